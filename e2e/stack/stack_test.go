@@ -1,0 +1,251 @@
+package stack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func getJSON(t *testing.T, url string, v any) int {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if v != nil {
+		if err := json.Unmarshal(body, v); err != nil {
+			t.Fatalf("GET %s: %d, not JSON: %s", url, res.StatusCode, body)
+		}
+	}
+	return res.StatusCode
+}
+
+type jwks struct {
+	Keys []struct {
+		Kty string `json:"kty"`
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+		N   string `json:"n"`
+	} `json:"keys"`
+}
+
+// checkUp verifies the acceptance points of a running stack and returns the
+// key ids of Hydra's RS256 signing keys.
+func checkUp(t *testing.T, s *Stack) string {
+	t.Helper()
+	var disco struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if code := getJSON(t, s.URL("hydra")+".well-known/openid-configuration", &disco); code != 200 {
+		t.Fatalf("discovery: %d", code)
+	}
+	if disco.Issuer != s.URL("hydra") || disco.JWKSURI == "" {
+		t.Fatalf("discovery: %+v", disco)
+	}
+	var keys jwks
+	getJSON(t, disco.JWKSURI, &keys)
+	var kids []string
+	for _, k := range keys.Keys {
+		if k.Kty == "RSA" && k.Alg == "RS256" && k.N != "" {
+			kids = append(kids, k.Kid)
+		}
+	}
+	sort.Strings(kids)
+	if len(kids) == 0 {
+		t.Fatalf("no RS256 RSA key in %s: %+v", disco.JWKSURI, keys)
+	}
+	var health map[string]string
+	if code := getJSON(t, s.URL("kratos")+"health/ready", &health); code != 200 || health["status"] != "ok" {
+		t.Fatalf("kratos health: %d %v", code, health)
+	}
+	for _, svc := range []string{"identity", "consent", "tutor"} {
+		var r map[string]any
+		if code := getJSON(t, s.URL(svc)+"readyz", &r); code != 200 {
+			t.Fatalf("%s readyz: %d %v", svc, code, r)
+		}
+		if code := getJSON(t, s.URL(svc)+"healthz", nil); code != 200 {
+			t.Fatalf("%s healthz: %d", svc, code)
+		}
+		res, err := http.Get(s.URL(svc) + "metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !strings.Contains(string(body), "http_requests_total") {
+			t.Fatalf("%s metrics lack http_requests_total", svc)
+		}
+	}
+	res, err := http.Get(s.URL("mailpit"))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("mailpit UI: %v %v", err, res)
+	}
+	res.Body.Close()
+	return strings.Join(kids, ",")
+}
+
+// strays lists processes whose command line mentions dir.
+func strays(dir string) []string {
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := os.Stat(filepath.Join("/proc", e.Name(), "cmdline")); err != nil {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		cmd := strings.ReplaceAll(string(b), "\x00", " ")
+		if strings.Contains(cmd, dir) {
+			out = append(out, e.Name()+": "+cmd)
+		}
+	}
+	return out
+}
+
+func TestStackLifecycle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole stack")
+	}
+	ctx := context.Background()
+	ts, err := StartForTest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { ts.Close(t.Failed()) }()
+
+	kid := checkUp(t, ts.Stack)
+
+	t.Run("second start reuses the data directory", func(t *testing.T) {
+		secrets := ts.Secrets()
+		ts.Stop()
+		ports, err := FreePorts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts.Stack, err = Start(ctx, Options{
+			Root: ts.Root, DataDir: filepath.Join(ts.Dir, "data"), BinDir: ts.BinDir,
+			Ports: ports, Logs: ts.logFile, FastPostgres: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ts.Secrets() != secrets {
+			t.Fatal("secrets were generated anew on the second start")
+		}
+		if again := checkUp(t, ts.Stack); again != kid {
+			t.Fatalf("Hydra's signing key changed across restarts: %s then %s", kid, again)
+		}
+	})
+
+	t.Run("hydra stopped: consent and tutor not ready, naming hydra", func(t *testing.T) {
+		if err := ts.StopComponent("hydra"); err != nil {
+			t.Fatal(err)
+		}
+		for _, svc := range []string{"consent", "tutor"} {
+			var r struct {
+				Status  string            `json:"status"`
+				Failing []string          `json:"failing"`
+				Checks  map[string]string `json:"checks"`
+			}
+			if code := getJSON(t, ts.URL(svc)+"readyz", &r); code != http.StatusServiceUnavailable {
+				t.Fatalf("%s readyz with Hydra down: %d", svc, code)
+			}
+			if len(r.Failing) != 1 || r.Failing[0] != "hydra" || !strings.Contains(r.Status, "hydra") {
+				t.Fatalf("%s readyz should name hydra: %+v", svc, r)
+			}
+		}
+		var r map[string]any
+		if code := getJSON(t, ts.URL("identity")+"readyz", &r); code != 200 {
+			t.Fatalf("identity does not depend on Hydra, yet readyz says %d %v", code, r)
+		}
+		select {
+		case d := <-ts.Died():
+			t.Fatalf("a deliberate stop was reported as a death: %v", d)
+		default:
+		}
+	})
+
+	t.Run("a dying component is reported and everything stops", func(t *testing.T) {
+		pid := ts.PID("tutor")
+		if pid == 0 {
+			t.Fatal("tutor not running")
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case d := <-ts.Died():
+			if d.Name != "tutor" || !strings.Contains(d.Reason, "killed") {
+				t.Fatalf("death report: %+v", d)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the launcher did not notice tutor's death")
+		}
+		ts.Stop()
+		if left := strays(ts.Dir); len(left) > 0 {
+			t.Fatalf("processes left behind:\n%s", strings.Join(left, "\n"))
+		}
+	})
+}
+
+func TestServicesRejectBadConfig(t *testing.T) {
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	args := []string{"build", "-o", bin + "/"}
+	for _, pkg := range Services {
+		args = append(args, pkg)
+	}
+	build := exec.Command("go", args...)
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	kratos := "kratos:\n  public_url: http://127.0.0.1:1/\n  admin_url: http://127.0.0.1:2/\n"
+	cases := []struct {
+		service, file, want string
+	}{
+		{"identity", write("unknown.yml", "listen: :0\n"+kratos+"databse:\n  url: postgres://x@y/z\n"), "key databse: unknown key"},
+		{"consent", write("wrongtype.yml", kratos+"hydra:\n  admin_url: [1, 2]\n"), "key hydra.admin_url: expected a single value, got a list"},
+		{"tutor", write("badurl.yml", "hydra:\n  issuer: ftp://hydra\n"), "key hydra.issuer: expected an http:// or https:// URL"},
+		{"tutor", filepath.Join(dir, "missing.yml"), "file not found"},
+		{"identity", write("baddb.yml", kratos+"database:\n  url: mysql://x\n"), "key database.url: expected a postgres:// URL"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.service+"/"+filepath.Base(tc.file), func(t *testing.T) {
+			cmd := exec.Command(filepath.Join(bin, tc.service), "-config", tc.file)
+			cmd.Env = []string{"PATH=/usr/bin:/bin"}
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+				t.Fatalf("want exit 2, got %v: %s", err, out)
+			}
+			msg := strings.TrimRight(string(out), "\n")
+			if strings.Contains(msg, "\n") || !strings.Contains(msg, tc.file) || !strings.Contains(msg, tc.want) {
+				t.Fatalf("want one line naming %s and %q, got:\n%s", tc.file, tc.want, out)
+			}
+		})
+	}
+}

@@ -1,0 +1,173 @@
+// Package server is the HTTP plumbing every platform service shares: a chi
+// router with request ids, JSON access logs, Prometheus metrics, /healthz,
+// /readyz backed by real dependency checks, the platform's JSON error shape,
+// and graceful shutdown. Services mount their own routes on Router.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Check is one dependency probed by /readyz.
+type Check struct {
+	Name  string
+	Probe func(ctx context.Context) error
+}
+
+// Server is a service's HTTP server.
+type Server struct {
+	Name     string
+	Router   chi.Router
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+
+	checks []Check
+}
+
+// New builds a server with the shared middleware and the health and metrics
+// endpoints already mounted.
+func New(name string, logger *slog.Logger, checks ...Check) *Server {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := &Server{Name: name, Router: chi.NewRouter(), Logger: logger, Registry: reg, checks: checks}
+	m := newHTTPMetrics(reg)
+	s.Router.Use(requestID, accessLog(logger), m.middleware, recoverJSON(logger))
+	s.Router.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.Router.Get("/readyz", s.ready)
+	s.Router.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	s.Router.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusNotFound, "not_found", "no such path: "+r.URL.Path)
+	})
+	s.Router.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path)
+	})
+	return s
+}
+
+// ReadyTimeout bounds each dependency probe of /readyz.
+const ReadyTimeout = 2 * time.Second
+
+type readiness struct {
+	Status  string            `json:"status"`
+	Failing []string          `json:"failing,omitempty"`
+	Checks  map[string]string `json:"checks"`
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	res := readiness{Status: "ready", Checks: map[string]string{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, c := range s.checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
+			defer cancel()
+			err := c.Probe(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				res.Checks[c.Name] = err.Error()
+				res.Failing = append(res.Failing, c.Name)
+				return
+			}
+			res.Checks[c.Name] = "ok"
+		}()
+	}
+	wg.Wait()
+	if len(res.Failing) > 0 {
+		sort.Strings(res.Failing)
+		res.Status = "unavailable: " + strings.Join(res.Failing, ", ")
+		WriteJSON(w, http.StatusServiceUnavailable, res)
+		return
+	}
+	WriteJSON(w, http.StatusOK, res)
+}
+
+// Run serves on addr until ctx ends, then drains in-flight requests.
+func (s *Server) Run(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener the caller opened.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Router,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.Logger.Info("listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.Logger.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// NewLogger returns the JSON logger every service writes to stderr.
+func NewLogger(service, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})).With("service", service)
+}
+
+// ErrorBody is the platform's JSON error shape.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail carries a stable code and a human message.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// WriteError answers {"error":{"code":...,"message":...}} with status.
+func WriteError(w http.ResponseWriter, status int, code, message string) {
+	WriteJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: message}})
+}
+
+// WriteJSON answers v as JSON with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,103 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func testServer(checks ...Check) *Server {
+	return New("test", slog.New(slog.NewTextHandler(io.Discard, nil)), checks...)
+}
+
+func get(t *testing.T, h http.Handler, path string, hdr ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestReadyNamesFailingDependency(t *testing.T) {
+	ok := Check{Name: "postgres", Probe: func(context.Context) error { return nil }}
+	bad := Check{Name: "hydra", Probe: func(context.Context) error { return errors.New("connection refused") }}
+
+	s := testServer(ok)
+	if rec := get(t, s.Router, "/readyz"); rec.Code != http.StatusOK {
+		t.Fatalf("all ok: got %d %s", rec.Code, rec.Body)
+	}
+
+	s = testServer(ok, bad)
+	rec := get(t, s.Router, "/readyz")
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("want 503, got %d", rec.Code)
+	}
+	var body readiness
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if len(body.Failing) != 1 || body.Failing[0] != "hydra" || body.Checks["postgres"] != "ok" ||
+		!strings.Contains(body.Checks["hydra"], "refused") || !strings.Contains(body.Status, "hydra") {
+		t.Fatalf("body: %+v", body)
+	}
+}
+
+func TestHealthMetricsAndErrors(t *testing.T) {
+	s := testServer()
+	s.Router.Get("/boom", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	if rec := get(t, s.Router, "/healthz"); rec.Code != http.StatusOK {
+		t.Fatalf("healthz %d", rec.Code)
+	}
+	rec := get(t, s.Router, "/nope")
+	var eb ErrorBody
+	if rec.Code != http.StatusNotFound || json.Unmarshal(rec.Body.Bytes(), &eb) != nil || eb.Error.Code != "not_found" {
+		t.Fatalf("404 shape: %d %s", rec.Code, rec.Body)
+	}
+	rec = get(t, s.Router, "/boom")
+	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), `"internal"`) {
+		t.Fatalf("panic: %d %s", rec.Code, rec.Body)
+	}
+	rec = get(t, s.Router, "/metrics")
+	if !strings.Contains(rec.Body.String(), `http_requests_total{code="404",method="GET",route="unmatched"} 1`) {
+		t.Fatalf("metrics missing request count:\n%s", rec.Body)
+	}
+}
+
+func TestRequestID(t *testing.T) {
+	s := testServer()
+	rec := get(t, s.Router, "/healthz", RequestIDHeader, "abc-123")
+	if got := rec.Header().Get(RequestIDHeader); got != "abc-123" {
+		t.Fatalf("kept id: %q", got)
+	}
+	rec = get(t, s.Router, "/healthz", RequestIDHeader, "bad id\r\nx")
+	if got := rec.Header().Get(RequestIDHeader); len(got) != 24 {
+		t.Fatalf("fresh id expected, got %q", got)
+	}
+}
+
+func TestHTTPCheck(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/down" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer up.Close()
+	if err := HTTPCheck("x", up.URL+"/ok").Probe(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := HTTPCheck("x", up.URL+"/down").Probe(context.Background()); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("want 503 error, got %v", err)
+	}
+	if err := HTTPCheck("x", "http://127.0.0.1:1/").Probe(context.Background()); err == nil {
+		t.Fatal("closed port must fail")
+	}
+}

@@ -1,0 +1,3 @@
+module github.com/learnplatform/platform/plugins
+
+go 1.26.0
