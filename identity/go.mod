@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/learnplatform/platform/kit v0.0.0
+	github.com/ory/kratos-client-go v1.3.8
 )
 
 require (

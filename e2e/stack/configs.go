@@ -87,8 +87,11 @@ func (s *Stack) serviceConfigs() map[string]m {
 	kratos := m{"public_url": s.local(p.KratosPublic), "admin_url": s.local(p.KratosAdmin)}
 	return map[string]m{
 		"identity": {
-			"listen": fmt.Sprintf("127.0.0.1:%d", p.Identity),
-			"kratos": kratos,
+			"listen":              fmt.Sprintf("127.0.0.1:%d", p.Identity),
+			"public_url":          s.local(p.Identity),
+			"allowed_return_urls": []string{s.local(p.Identity), s.local(p.Tutor), s.local(p.Consent)},
+			"policy_file":         filepath.Join(s.opts.Root, "ory-config", "identity.yml"),
+			"kratos":              kratos,
 		},
 		"consent": {
 			"listen": fmt.Sprintf("127.0.0.1:%d", p.Consent),

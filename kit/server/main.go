@@ -48,6 +48,13 @@ func loadConfig(service string, args []string, dst any, stderr io.Writer, exit f
 	return *path
 }
 
+// ExitOnConfigError prints a configuration error found after LoadConfig (a
+// file the config names, say) the same way and exits with ExitConfig.
+func ExitOnConfigError(service string, err error) {
+	fmt.Fprintf(os.Stderr, "%s: %v\n", service, err)
+	os.Exit(ExitConfig)
+}
+
 // SignalContext ends on SIGINT or SIGTERM.
 func SignalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

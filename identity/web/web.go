@@ -1,0 +1,176 @@
+// Package web serves the identity edge over HTTP: the hosted pages for
+// Kratos' self-service flows (rendered generically from the flows' UI nodes),
+// the reverse proxy that is the only public path to Kratos' public API, and
+// the checks the platform adds in that proxy (password composition rules).
+package web
+
+import (
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/learnplatform/platform/identity"
+	"github.com/learnplatform/platform/identity/kratos"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Options configure the edge.
+type Options struct {
+	Kratos *kratos.Client
+	// KratosPublic is Kratos' own public address, private to the edge.
+	KratosPublic *url.URL
+	// PublicURL is the edge's address as browsers see it.
+	PublicURL *url.URL
+	// AllowedReturn are the URL prefixes return_to may name.
+	AllowedReturn []*url.URL
+	Password      identity.PasswordRules
+	MaxBodyBytes  int64
+	Logger        *slog.Logger
+}
+
+// Handler serves the edge.
+type Handler struct {
+	opts  Options
+	pages map[string]*template.Template
+	proxy http.Handler
+}
+
+// New prepares templates and the proxy.
+func New(opts Options) (*Handler, error) {
+	h := &Handler{opts: opts, pages: map[string]*template.Template{}}
+	for _, page := range []string{"flow", "welcome", "error", "logout"} {
+		t, err := template.New("").ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
+		if err != nil {
+			return nil, err
+		}
+		h.pages[page] = t
+	}
+	h.proxy = h.newProxy()
+	return h, nil
+}
+
+// Mount adds the edge's routes.
+func (h *Handler) Mount(r chi.Router) {
+	static, _ := fs.Sub(staticFS, "static")
+	r.Handle("/static/*", http.StripPrefix("/static/", cacheStatic(http.FileServer(http.FS(static)))))
+	r.Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/welcome", http.StatusSeeOther) })
+	for _, k := range kratos.Kinds {
+		r.Get("/"+string(k), h.flowPage(k))
+	}
+	r.Get("/error", h.errorPage)
+	r.Get("/welcome", h.welcome)
+	r.Get("/logout", h.logoutConfirm)
+	r.Post("/logout", h.logout)
+	// Kratos' public API, under the edge's origin.
+	for _, prefix := range []string{"/self-service/*", "/sessions/*", "/.well-known/ory/*", "/schemas/*"} {
+		r.Handle(prefix, h.proxy)
+	}
+}
+
+func cacheStatic(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// pageData is what every template gets.
+type pageData struct {
+	Title       string
+	Notices     []kratos.Text
+	Forms       []form
+	Links       []link
+	Session     *kratos.Session
+	Strength    bool
+	Methods     []string
+	ErrorText   string
+	ErrorDetail string
+}
+
+type link struct{ Href, Text string }
+
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, page string, d pageData) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; form-action 'self' http: https:; frame-ancestors 'none'")
+	w.Header().Set("Referrer-Policy", "same-origin")
+	w.WriteHeader(status)
+	if err := h.pages[page].ExecuteTemplate(w, "layout", d); err != nil {
+		h.opts.Logger.Error("render", "page", page, "error", err)
+	}
+}
+
+// Message ids of the edge's own notices (Kratos leaves 4000900+ free).
+const (
+	MsgFlowRestarted int64 = 4000950 + iota
+	MsgUnavailable
+	MsgBadReturnTo
+	MsgBadRequest
+	MsgTooLarge
+	MsgUnsupportedType
+)
+
+func notice(id int64, typ, text string) kratos.Text {
+	return kratos.Text{ID: id, Type: typ, Text: text}
+}
+
+// showError renders the error page (or JSON for API clients) with status.
+func (h *Handler) showError(w http.ResponseWriter, r *http.Request, status int, code, text string) {
+	if wantsJSON(r) {
+		writeJSONError(w, status, code, text)
+		return
+	}
+	h.render(w, r, status, "error", pageData{Title: http.StatusText(status), ErrorText: text})
+}
+
+func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	h.opts.Logger.Warn("kratos unavailable", "error", err)
+	w.Header().Set("Retry-After", "30")
+	h.showError(w, r, http.StatusServiceUnavailable, "unavailable",
+		"Sign-in is unavailable right now. Please try again in a minute.")
+}
+
+// returnTo checks a return_to value against the allow-list and returns it
+// absolute. Relative paths are taken as the edge's own.
+func (h *Handler) returnTo(raw string) (string, bool) {
+	if raw == "" {
+		return "", true
+	}
+	if strings.ContainsAny(raw, "\\\r\n\t") {
+		return "", false
+	}
+	if strings.HasPrefix(raw, "/") && !strings.HasPrefix(raw, "//") {
+		raw = strings.TrimSuffix(h.opts.PublicURL.String(), "/") + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return "", false
+	}
+	allowed := append([]*url.URL{h.opts.PublicURL}, h.opts.AllowedReturn...)
+	for _, a := range allowed {
+		if strings.EqualFold(u.Scheme, a.Scheme) && strings.EqualFold(u.Host, a.Host) && strings.HasPrefix(u.Path+"/", strings.TrimSuffix(a.Path, "/")+"/") {
+			return u.String(), true
+		}
+	}
+	return "", false
+}
+
+var errBadReturnTo = errors.New("return_to is not an allowed address")
+
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json") ||
+		strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
+}
