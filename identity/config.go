@@ -97,4 +97,3 @@ func (c *Config) LoadPolicy(configPath string) error {
 	}
 	return nil
 }
-
