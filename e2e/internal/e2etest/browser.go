@@ -1,0 +1,168 @@
+package e2etest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath finds Debian's chromium (or another Chromium on PATH).
+func chromiumPath() (string, error) {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no Chromium found: on Debian `apt-get install chromium` (make test does this as root)")
+}
+
+// Browser is one headless Chromium with a fresh profile, and the screenshots
+// taken along the way, written to disk only when the test fails.
+type Browser struct {
+	Ctx   context.Context
+	t     testing.TB
+	shots []shot
+}
+
+type shot struct {
+	name string
+	png  []byte
+}
+
+// NewBrowser starts headless Chromium for t; it is closed when t ends.
+func NewBrowser(t testing.TB) *Browser {
+	t.Helper()
+	Need(t)
+	path, err := chromiumPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1100, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	b := &Browser{Ctx: ctx, t: t}
+	if err := chromedp.Do(ctx); err != nil { // starts the browser
+		t.Fatalf("start chromium: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			b.Shot("at-failure")
+		}
+		// E2E_SCREENSHOTS=always keeps them from good runs too (to look at).
+		if t.Failed() || os.Getenv("E2E_SCREENSHOTS") == "always" {
+			b.saveShots()
+		}
+		cancelTimeout()
+		cancelCtx()
+		cancelAlloc()
+	})
+	return b
+}
+
+// Do runs actions, failing the test (with a screenshot) on error.
+func (b *Browser) Do(step string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.Ctx, actions...); err != nil {
+		loc, _ := chromedp.Run(b.Ctx, chromedp.Location())
+		b.t.Fatalf("%s: %v (at %s)", step, err, loc)
+	}
+}
+
+// Get runs one action that returns a value, failing the test on error.
+func Get[T any](b *Browser, step string, a chromedp.Action[T]) T {
+	b.t.Helper()
+	v, err := chromedp.Run(b.Ctx, a)
+	if err != nil {
+		loc, _ := chromedp.Run(b.Ctx, chromedp.Location())
+		b.t.Fatalf("%s: %v (at %s)", step, err, loc)
+	}
+	return v
+}
+
+// Eval evaluates JavaScript in the page.
+func Eval[T any](b *Browser, expr string) T {
+	b.t.Helper()
+	return Get(b, expr, chromedp.Evaluate[T](expr))
+}
+
+// Shot keeps a full-page screenshot under name.
+func (b *Browser) Shot(name string) {
+	ctx, cancel := context.WithTimeout(b.Ctx, 10*time.Second)
+	defer cancel()
+	if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+		b.shots = append(b.shots, shot{name, png})
+	}
+}
+
+var unsafeName = regexp.MustCompile(`[^a-zA-Z0-9_-]+`)
+
+func (b *Browser) saveShots() {
+	root, err := filepath.Abs(filepath.Join(Stack.Root, ".data", "test", "screenshots", unsafeName.ReplaceAllString(b.t.Name(), "_")))
+	if err != nil || os.MkdirAll(root, 0o755) != nil {
+		return
+	}
+	for i, s := range b.shots {
+		name := fmt.Sprintf("%02d-%s.png", i+1, unsafeName.ReplaceAllString(s.name, "_"))
+		_ = os.WriteFile(filepath.Join(root, name), s.png, 0o644)
+	}
+	b.t.Logf("screenshots: %s", root)
+}
+
+// Text returns the visible text of the first element matching the CSS selector.
+func (b *Browser) Text(sel string) string {
+	b.t.Helper()
+	return strings.TrimSpace(Get(b, "read "+sel, chromedp.Text(chromedp.CSS(sel))))
+}
+
+// Value returns the value of the first input matching the CSS selector.
+func (b *Browser) Value(sel string) string {
+	b.t.Helper()
+	return Get(b, "value of "+sel, chromedp.Value(chromedp.CSS(sel)))
+}
+
+// Submit clicks button and waits for the next page to load and show then.
+// The old page is marked first, so an element it already had cannot be
+// mistaken for the new page's.
+func (b *Browser) Submit(step, button, then string) {
+	b.t.Helper()
+	Eval[bool](b, `(() => { document.documentElement.dataset.stale = "1"; return true })()`)
+	b.Do(step,
+		chromedp.Click(chromedp.CSS(button)),
+		chromedp.WaitNotPresent(chromedp.CSS("html[data-stale]")),
+		chromedp.WaitVisible(chromedp.CSS(then)),
+	)
+}
+
+// Clear empties the input matching the CSS selector.
+func (b *Browser) Clear(sel string) {
+	b.t.Helper()
+	Eval[bool](b, "(() => { const e = document.querySelector("+strconv.Quote(sel)+"); e.value = ''; return true })()")
+}
+
+// Location returns the current URL.
+func (b *Browser) Location() string {
+	b.t.Helper()
+	return Get(b, "location", chromedp.Location())
+}
