@@ -8,6 +8,7 @@ package identity
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 
 	"github.com/learnplatform/platform/kit/config"
@@ -88,6 +89,9 @@ func (c *Config) LoadPolicy(configPath string) error {
 		path = filepath.Join(filepath.Dir(configPath), path)
 	}
 	c.Policy = DefaultPolicy()
+	if _, err := os.Stat(path); err != nil {
+		return &config.Error{File: configPath, Key: "policy_file", Problem: "cannot read " + path + ": " + errors.Unwrap(err).Error()}
+	}
 	if err := config.Load(path, &c.Policy); err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {

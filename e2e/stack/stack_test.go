@@ -231,7 +231,8 @@ func TestServicesRejectBadConfig(t *testing.T) {
 		{"consent", write("wrongtype.yml", kratos+"hydra:\n  admin_url: [1, 2]\n"), "key hydra.admin_url: expected a single value, got a list"},
 		{"tutor", write("badurl.yml", "hydra:\n  issuer: ftp://hydra\n"), "key hydra.issuer: expected an http:// or https:// URL"},
 		{"tutor", filepath.Join(dir, "missing.yml"), "file not found"},
-		{"identity", write("baddb.yml", kratos+"database:\n  url: mysql://x\n"), "key database.url: expected a postgres:// URL"},
+		{"identity", write("baddb.yml", kratos+"public_url: http://127.0.0.1:3/\npolicy_file: p.yml\ndatabase:\n  url: mysql://x\n"), "key database.url: expected a postgres:// URL"},
+		{"identity", write("badpolicy.yml", kratos+"public_url: http://127.0.0.1:3/\npolicy_file: nope.yml\ndatabase:\n  url: postgres://x@y/z\n"), "key policy_file: cannot read"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.service+"/"+filepath.Base(tc.file), func(t *testing.T) {
@@ -243,7 +244,7 @@ func TestServicesRejectBadConfig(t *testing.T) {
 				t.Fatalf("want exit 2, got %v: %s", err, out)
 			}
 			msg := strings.TrimRight(string(out), "\n")
-			if strings.Contains(msg, "\n") || !strings.Contains(msg, tc.file) || !strings.Contains(msg, tc.want) {
+			if strings.Contains(msg, "\n") || !strings.Contains(msg, "config "+tc.file) || !strings.Contains(msg, tc.want) {
 				t.Fatalf("want one line naming %s and %q, got:\n%s", tc.file, tc.want, out)
 			}
 		})
