@@ -1,9 +1,16 @@
 // Package consent is Hydra's login, consent and logout provider: it turns a
 // Kratos session into OAuth2 tokens carrying the platform's claims. This root
-// package holds the domain and configuration; cmd/consent wires it.
+// package holds the domain (claims, client specs) and configuration; hydra/
+// and kratos/ talk to those services, web/ serves the pages and hooks, and
+// cmd/consent wires them.
 package consent
 
-import "github.com/learnplatform/platform/kit/config"
+import (
+	"path/filepath"
+	"time"
+
+	"github.com/learnplatform/platform/kit/config"
+)
 
 // Config is the consent service's configuration file.
 type Config struct {
@@ -11,6 +18,19 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// PublicURL is where browsers reach the consent app (Hydra's
+	// urls.login, urls.consent and urls.logout point below it).
+	PublicURL config.URL `yaml:"public_url" required:"true"`
+	// LoginURL is the hosted login page that signs a browser in to Kratos.
+	LoginURL config.URL `yaml:"login_url" required:"true"`
+	// ClientsFile lists the OAuth2 clients applied to Hydra at start-up,
+	// relative to this file's directory unless absolute.
+	ClientsFile string `yaml:"clients_file"`
+	// RememberFor is how long Hydra remembers a login or consent the user
+	// asked to be remembered.
+	RememberFor time.Duration `yaml:"remember_for"`
+	// TokenHookSecret authenticates Hydra's calls of the token hook.
+	TokenHookSecret string `yaml:"token_hook_secret" env:"CONSENT_TOKEN_HOOK_SECRET" required:"true"`
 	// Kratos locates Kratos' APIs (sessions, identities).
 	Kratos Kratos `yaml:"kratos"`
 	// Hydra locates Hydra's admin API (login, consent and logout requests).
@@ -30,5 +50,25 @@ type Hydra struct {
 
 // DefaultConfig holds the values a file may leave out.
 func DefaultConfig() Config {
-	return Config{Listen: ":4456", LogLevel: "info"}
+	return Config{Listen: ":4456", LogLevel: "info", RememberFor: 30 * 24 * time.Hour}
 }
+
+// Validate checks what the field types cannot.
+func (c *Config) Validate() error {
+	if len(c.TokenHookSecret) < 16 {
+		return config.Problem("token_hook_secret", "must be at least 16 characters")
+	}
+	if c.RememberFor < 0 {
+		return config.Problem("remember_for", "must not be negative")
+	}
+	return nil
+}
+
+// ClientsPath resolves ClientsFile against the config file's directory.
+func (c *Config) ClientsPath(configPath string) string {
+	if c.ClientsFile == "" || filepath.IsAbs(c.ClientsFile) {
+		return c.ClientsFile
+	}
+	return filepath.Join(filepath.Dir(configPath), c.ClientsFile)
+}
+

@@ -2,7 +2,11 @@ module github.com/learnplatform/platform/consent
 
 go 1.26.0
 
-require github.com/learnplatform/platform/kit v0.0.0
+require (
+	github.com/learnplatform/platform/kit v0.0.0
+	github.com/ory/hydra-client-go/v2 v2.2.1
+	github.com/ory/kratos-client-go v1.3.8
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -14,6 +18,7 @@ require (
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.6 // indirect
+	golang.org/x/oauth2 v0.37.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )

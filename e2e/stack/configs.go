@@ -29,7 +29,7 @@ func (s *Stack) kratosLocal() m {
 		}}},
 		"selfservice": m{
 			"default_browser_return_url": edge + "welcome",
-			"allowed_return_urls":        []string{edge, s.local(p.Tutor)},
+			"allowed_return_urls":        []string{edge, s.local(p.Tutor), s.local(p.Consent), s.local(p.HydraPublic)},
 			"flows": m{
 				"error":        ui("error"),
 				"login":        ui("login"),
@@ -62,6 +62,7 @@ func (s *Stack) hydraLocal() m {
 			"error":                consent + "error",
 			"post_logout_redirect": s.local(p.Tutor),
 		},
+		"oauth2": m{"token_hook": m{"url": consent + "token-hook"}},
 	}
 }
 
@@ -74,10 +75,15 @@ func (s *Stack) kratosSecrets() m {
 }
 
 func (s *Stack) hydraSecrets() m {
-	return m{"secrets": m{
-		"system": []string{s.secrets.HydraSystem},
-		"cookie": []string{s.secrets.HydraCookie},
-	}}
+	return m{
+		"secrets": m{
+			"system": []string{s.secrets.HydraSystem},
+			"cookie": []string{s.secrets.HydraCookie},
+		},
+		"oauth2": m{"token_hook": m{"auth": m{"type": "api_key", "config": m{
+			"in": "header", "name": "X-Token-Hook-Secret", "value": s.secrets.TokenHook,
+		}}}},
+	}
 }
 
 // serviceConfigs are the platform services' config files for this run.
@@ -94,9 +100,12 @@ func (s *Stack) serviceConfigs() map[string]m {
 			"kratos":              kratos,
 		},
 		"consent": {
-			"listen": fmt.Sprintf("127.0.0.1:%d", p.Consent),
-			"kratos": kratos,
-			"hydra":  m{"admin_url": s.local(p.HydraAdmin)},
+			"listen":       fmt.Sprintf("127.0.0.1:%d", p.Consent),
+			"public_url":   s.local(p.Consent),
+			"login_url":    s.local(p.Identity) + "login",
+			"clients_file": filepath.Join(s.opts.Root, "ory-config", "clients.yaml"),
+			"kratos":       kratos,
+			"hydra":        m{"admin_url": s.local(p.HydraAdmin)},
 		},
 		"tutor": {
 			"listen": fmt.Sprintf("127.0.0.1:%d", p.Tutor),

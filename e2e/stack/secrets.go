@@ -18,6 +18,10 @@ type Secrets struct {
 	KratosCipher     string `json:"kratos_cipher"` // exactly 32 characters
 	HydraSystem      string `json:"hydra_system"`
 	HydraCookie      string `json:"hydra_cookie"`
+	// TokenHook authenticates Hydra's token hook calls to the consent app.
+	TokenHook string `json:"token_hook"`
+	// IntegratorExample is the secret of clients.yaml's example client.
+	IntegratorExample string `json:"integrator_example_client"`
 }
 
 const secretsFile = "generated.json"
@@ -40,7 +44,7 @@ func loadSecrets(dir string) (Secrets, error) {
 		return s, err
 	}
 	changed := false
-	for _, f := range []*string{&s.PostgresPassword, &s.KratosDefault, &s.KratosCookie, &s.KratosCipher, &s.HydraSystem, &s.HydraCookie} {
+	for _, f := range []*string{&s.PostgresPassword, &s.KratosDefault, &s.KratosCookie, &s.KratosCipher, &s.HydraSystem, &s.HydraCookie, &s.TokenHook, &s.IntegratorExample} {
 		if *f == "" {
 			*f = randomString(32)
 			changed = true

@@ -279,7 +279,13 @@ func (s *Stack) startHydra(ctx context.Context) error {
 func (s *Stack) startService(name string) func(context.Context) error {
 	return func(ctx context.Context) error {
 		env := []string{}
-		if name != "consent" {
+		switch name {
+		case "consent":
+			env = append(env,
+				"CONSENT_TOKEN_HOOK_SECRET="+s.secrets.TokenHook,
+				"INTEGRATOR_EXAMPLE_CLIENT_SECRET="+s.secrets.IntegratorExample,
+				"TUTOR_PUBLIC_URL="+s.local(s.opts.Ports.Tutor))
+		default:
 			env = append(env, strings.ToUpper(name)+"_DATABASE_URL="+s.DSN("platform"))
 		}
 		if err := s.start(procSpec{
