@@ -71,4 +71,3 @@ func (c *Config) ClientsPath(configPath string) string {
 	}
 	return filepath.Join(filepath.Dir(configPath), c.ClientsFile)
 }
-

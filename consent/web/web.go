@@ -84,10 +84,6 @@ func (h *Handler) Mount(r chi.Router) {
 	r.Post("/token-hook", h.tokenHook)
 }
 
-// RememberCookie carries the "keep me signed in" choice the hosted login
-// page recorded; "0" means the user said no.
-const RememberCookie = "lp_remember"
-
 // login handles Hydra's login challenge. A browser with a live Kratos session
 // is accepted at once, without asking for credentials again.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
@@ -102,18 +98,29 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.hydraFailed(w, err)
 		return
 	}
-	if lr.Skip { // Hydra remembers this user already
-		h.acceptLogin(w, r, lr, lr.Subject, "", nil)
-		return
-	}
+	// Even when Hydra remembers the user (skip), the Kratos session must
+	// still be alive: Hydra's memory never outlives it, so signing out or
+	// closing a browser that was not to be remembered signs out of OAuth2 too.
 	s, err := h.opts.Kratos.Whoami(ctx, r.Header.Get("Cookie"))
 	if err != nil && !errors.Is(err, kratos.ErrNoSession) {
 		h.opts.Logger.Error("whoami", "error", err)
 		h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Please try again in a minute.")
 		return
 	}
+	if s != nil && lr.Skip && s.IdentityID != lr.Subject {
+		s = nil // another user signed in here since; Hydra's subject must sign in again
+	}
+	if s == nil && lr.Prompt == "none" {
+		to, err := h.opts.Hydra.RejectLogin(ctx, challenge, "login_required", "The user is not signed in.")
+		if err != nil {
+			h.hydraFailed(w, err)
+			return
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
+		return
+	}
 	// prompt=login asks for fresh credentials even with a session.
-	stale := s != nil && lr.Prompt == "login" && time.Since(s.AuthenticatedAt) > 2*time.Minute
+	stale := s != nil && !lr.Skip && lr.Prompt == "login" && time.Since(s.AuthenticatedAt) > 2*time.Minute
 	if s == nil || stale {
 		back := h.self("/login", url.Values{"login_challenge": {challenge}})
 		q := url.Values{"return_to": {back}}
@@ -140,10 +147,9 @@ func (h *Handler) acceptLogin(w http.ResponseWriter, r *http.Request, lr *hydra.
 		http.Redirect(w, r, to, http.StatusSeeOther)
 		return
 	}
+	// Hydra remembers every login (so prompt=none works while the Kratos
+	// session lives), but never for longer than that session.
 	remember := true
-	if c, err := r.Cookie(RememberCookie); err == nil && c.Value == "0" {
-		remember = false
-	}
 	rememberFor := h.opts.RememberFor
 	var amr []string
 	if s != nil {
@@ -194,7 +200,9 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if cr.Skip || cr.FirstParty {
-		h.grant(w, r, cr, cr.Skip)
+		// Remembered, so prompt=none (silent sign-in) works for the
+		// platform's own apps; claims are still read anew every time.
+		h.grant(w, r, cr, true)
 		return
 	}
 	csrf := randomToken()

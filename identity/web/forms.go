@@ -19,6 +19,8 @@ type form struct {
 	Fields  []field
 	Submits []kratos.Node
 	Texts   []kratos.Node // text, anchor and image nodes
+	// Remember shows the edge's own "keep me signed in" checkbox.
+	Remember bool
 }
 
 // field is a visible input with the ids that tie label, input and messages.
@@ -86,7 +88,8 @@ func buildForms(f *kratos.Flow, rules []identity.Rule) []form {
 	var forms []form
 	placed := false
 	for _, g := range groups {
-		fm := form{Group: g, Title: groupTitle(f.Kind, g), Action: f.UI.Action, Method: strings.ToLower(f.UI.Method)}
+		fm := form{Group: g, Title: groupTitle(f.Kind, g), Action: f.UI.Action, Method: strings.ToLower(f.UI.Method),
+			Remember: f.Kind == kratos.Login && g == "password"}
 		fm.Hidden = append(fm.Hidden, hidden...)
 		nodes := byGroup[g]
 		if !placed && g != "oidc" {

@@ -37,6 +37,7 @@ func (h *Handler) newProxy() http.Handler {
 			}
 			h.unavailable(w, r, err)
 		},
+		ModifyResponse: applyRemember,
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.URL.Path = path.Clean("/" + r.URL.Path)
@@ -44,19 +45,32 @@ func (h *Handler) newProxy() http.Handler {
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
 		}
-		if r.Method == http.MethodPost {
-			kind, ok := policyKinds[strings.ToLower(r.URL.Path)]
-			if ok && !h.enforcePassword(w, r, kind) {
+		if kind, ok := flowPosts[strings.ToLower(r.URL.Path)]; ok && r.Method == http.MethodPost {
+			sub, err := readSubmission(r)
+			if err != nil {
+				var bad *errBadBody
+				errors.As(err, &bad)
+				h.showError(w, r, bad.status, bad.code, bad.msg)
 				return
+			}
+			switch kind {
+			case kratos.Registration, kratos.Settings:
+				if !h.enforcePassword(w, r, kind, sub) {
+					return
+				}
+			case kratos.Login:
+				r = takeRemember(r, sub)
 			}
 		}
 		rp.ServeHTTP(w, r)
 	})
 }
 
-// policyKinds are the flows where a new password is chosen: registration,
-// and settings (which is also where recovery ends).
-var policyKinds = map[string]kratos.Kind{
+// flowPosts are the flow submissions the edge reads before Kratos does:
+// registration and settings (where new passwords are chosen; recovery ends
+// in settings) and login.
+var flowPosts = map[string]kratos.Kind{
+	"/self-service/login":        kratos.Login,
 	"/self-service/registration": kratos.Registration,
 	"/self-service/settings":     kratos.Settings,
 }
@@ -65,7 +79,30 @@ var policyKinds = map[string]kratos.Kind{
 type submission struct {
 	method   string
 	password *string
-	values   map[string]any // everything else, to refill the form
+	values   map[string]any // everything, to refill the form
+	form     url.Values     // set for form posts
+	isJSON   bool
+}
+
+// without re-encodes the body minus one field (one Kratos does not know).
+func (s *submission) without(field string) []byte {
+	if s.isJSON {
+		m := make(map[string]any, len(s.values))
+		for k, v := range s.values {
+			if k != field {
+				m[k] = v
+			}
+		}
+		b, _ := json.Marshal(m)
+		return b
+	}
+	f := url.Values{}
+	for k, v := range s.form {
+		if k != field {
+			f[k] = v
+		}
+	}
+	return []byte(f.Encode())
 }
 
 // errBadBody carries the status and message for an unusable body.
@@ -102,6 +139,7 @@ func readSubmission(r *http.Request) (*submission, error) {
 		if err != nil {
 			return nil, &errBadBody{http.StatusBadRequest, "bad_form", "The form data is malformed."}
 		}
+		sub.form = form
 		for k, vs := range form {
 			// Two passwords in one form could slip one past the check.
 			if len(vs) > 1 && (k == "password" || k == "method") {
@@ -110,6 +148,7 @@ func readSubmission(r *http.Request) (*submission, error) {
 			sub.values[k] = vs[0]
 		}
 	case "application/json":
+		sub.isJSON = true
 		dec := json.NewDecoder(bytes.NewReader(body))
 		if err := dec.Decode(&sub.values); err != nil || sub.values == nil {
 			return nil, &errBadBody{http.StatusBadRequest, "bad_json", "The request body is not a JSON object."}
@@ -135,14 +174,7 @@ func readSubmission(r *http.Request) (*submission, error) {
 // enforcePassword checks a new password against the policy before Kratos
 // sees it. It answers the request itself and returns false when the request
 // must not go on: nothing reaches Kratos, so nothing is stored.
-func (h *Handler) enforcePassword(w http.ResponseWriter, r *http.Request, kind kratos.Kind) bool {
-	sub, err := readSubmission(r)
-	if err != nil {
-		var bad *errBadBody
-		errors.As(err, &bad)
-		h.showError(w, r, bad.status, bad.code, bad.msg)
-		return false
-	}
+func (h *Handler) enforcePassword(w http.ResponseWriter, r *http.Request, kind kratos.Kind, sub *submission) bool {
 	if sub.method != "password" || sub.password == nil {
 		return true
 	}

@@ -80,6 +80,13 @@ var (
 // see it) and posts it through the edge; it returns the redirect target.
 func (c *Client) SubmitLogin(page *Response, email, password string) string {
 	c.T.Helper()
+	return c.SubmitLoginForm(page, email, password, false).Header.Get("Location")
+}
+
+// SubmitLoginForm is SubmitLogin with the "keep me signed in" box, returning
+// the whole response.
+func (c *Client) SubmitLoginForm(page *Response, email, password string, remember bool) *Response {
+	c.T.Helper()
 	body := string(page.Body)
 	a, k := actionRE.FindStringSubmatch(body), csrfRE.FindStringSubmatch(body)
 	if a == nil || k == nil {
@@ -88,11 +95,14 @@ func (c *Client) SubmitLogin(page *Response, email, password string) string {
 	form := url.Values{
 		"csrf_token": {html.UnescapeString(k[1])}, "identifier": {email}, "password": {password}, "method": {"password"},
 	}
+	if remember {
+		form.Set("remember", "true")
+	}
 	res := c.Do("POST", html.UnescapeString(a[1]), form, "Accept", "text/html")
 	if res.Status != http.StatusSeeOther {
 		c.T.Fatalf("login post: %d\n%s", res.Status, res.Body)
 	}
-	return res.Header.Get("Location")
+	return res
 }
 
 // Authorize runs the authorization request u in c (whose cookies say whether
