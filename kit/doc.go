@@ -1,5 +1,6 @@
 // Package kit holds what the platform's services share and nothing
-// service-specific: strict YAML configuration (config/) and HTTP plumbing
-// with health, readiness, metrics and logs (server/). Services import it;
-// it imports none of them.
+// service-specific: strict YAML configuration (config/), HTTP plumbing with
+// health, readiness, metrics and logs (server/), and validation of Hydra's
+// access tokens (token/, used by tutor and identity). Services import it;
+// it imports none of them, which keeps the service modules independent.
 package kit

@@ -61,6 +61,10 @@ func New(name string, logger *slog.Logger, checks ...Check) *Server {
 	return s
 }
 
+// AddCheck adds a dependency probe to /readyz (for dependencies made after
+// the server, such as ones that report metrics to its registry).
+func (s *Server) AddCheck(c Check) { s.checks = append(s.checks, c) }
+
 // ReadyTimeout bounds each dependency probe of /readyz.
 const ReadyTimeout = 2 * time.Second
 

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/learnplatform/platform/kit/server"
+	"github.com/learnplatform/platform/kit/token"
 	"github.com/learnplatform/platform/tutor"
 )
 
@@ -33,9 +34,13 @@ func run(ctx context.Context, cfg tutor.Config, logger *slog.Logger) error {
 	}
 	defer db.Close()
 
-	srv := server.New("tutor", logger,
-		server.PingCheck("postgres", db),
-		server.HTTPCheck("hydra", cfg.Hydra.Issuer.JoinPath(".well-known/jwks.json").String()),
-	)
+	srv := server.New("tutor", logger, server.PingCheck("postgres", db))
+	tokens, err := token.New(token.Config{Issuer: cfg.Hydra.Issuer.String(), Logger: logger, Registerer: srv.Registry})
+	if err != nil {
+		return err
+	}
+	// Ready once Hydra's signing keys were fetched; afterwards the cached
+	// keys keep the tutor serving through a Hydra outage.
+	srv.AddCheck(server.Check{Name: "hydra", Probe: tokens.Ready})
 	return srv.Run(ctx, cfg.Listen)
 }

@@ -1,0 +1,57 @@
+package token
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// Roles a platform user can have (Kratos metadata_public.role).
+const (
+	RoleStudent    = "student"
+	RoleInstructor = "instructor"
+	RoleAdmin      = "admin"
+)
+
+// User is the caller as the token describes them. Nothing in it comes from
+// anything but a validated token.
+type User struct {
+	// ID is the token's sub: the Kratos identity id.
+	ID string
+	// Email is the email claim; it may be empty.
+	Email string
+	// EmailVerified is the email_verified claim; absent means false.
+	EmailVerified bool
+	// Role is the role claim, RoleStudent when the token carries none.
+	Role string
+	// Scopes are the granted OAuth2 scopes (scp, or the space-separated
+	// scope claim when scp is absent).
+	Scopes []string
+	// Name is the name claim; it may be empty.
+	Name string
+	// ExpiresAt is when the token expires (its exp, without leeway).
+	ExpiresAt time.Time
+}
+
+// HasScope reports whether the token granted scope.
+func (u User) HasScope(scope string) bool {
+	return slices.Contains(u.Scopes, scope)
+}
+
+type ctxKey struct{}
+
+// WithUser returns ctx carrying u. RequireUser uses it; tests of handlers
+// behind RequireUser can use it to stand in for a validated token.
+func WithUser(ctx context.Context, u User) context.Context {
+	return context.WithValue(ctx, ctxKey{}, &u)
+}
+
+// UserFrom returns the user RequireUser stored in ctx; ok is false when the
+// request did not pass RequireUser.
+func UserFrom(ctx context.Context) (u User, ok bool) {
+	p, ok := ctx.Value(ctxKey{}).(*User)
+	if !ok || p == nil {
+		return User{}, false
+	}
+	return *p, true
+}

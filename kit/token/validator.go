@@ -1,0 +1,312 @@
+package token
+
+import (
+	"context"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultLeeway             = 30 * time.Second
+	DefaultRefreshInterval    = 5 * time.Minute
+	DefaultMinRefetchInterval = 10 * time.Second
+	DefaultFetchTimeout       = 5 * time.Second
+)
+
+// MaxTokenSize bounds the tokens Validate looks at; Hydra's are about 1 KiB.
+const MaxTokenSize = 16 << 10
+
+// Config says which tokens a Validator accepts and where their keys live.
+type Config struct {
+	// Issuer is Hydra's issuer URL exactly as it appears in iss, for example
+	// "http://127.0.0.1:4444/". Required.
+	Issuer string
+	// JWKSURL is where the signing keys are fetched; default
+	// <Issuer>/.well-known/jwks.json.
+	JWKSURL string
+	// Audience, when set, must be one of the token's aud values. When empty
+	// aud is not checked.
+	Audience string
+	// Leeway tolerates clock skew on exp, nbf and iat; 0 means
+	// DefaultLeeway, a negative value means none.
+	Leeway time.Duration
+	// RefreshInterval is how old the cached key set may get before a
+	// validation starts a background refresh; 0 means DefaultRefreshInterval.
+	RefreshInterval time.Duration
+	// MinRefetchInterval is the least time between two JWKS fetches of any
+	// kind (unknown kid, stale set, retry after failure); 0 means
+	// DefaultMinRefetchInterval.
+	MinRefetchInterval time.Duration
+	// HTTPClient fetches the JWKS; nil means a client with
+	// DefaultFetchTimeout. Every fetch is also bounded by DefaultFetchTimeout.
+	HTTPClient *http.Client
+	// Now is the clock; nil means time.Now. Tests inject their own.
+	Now func() time.Time
+	// Logger receives key-set refreshes and failures; nil discards them.
+	Logger *slog.Logger
+	// Registerer, when set, receives the package's metrics.
+	Registerer prometheus.Registerer
+}
+
+// ErrInvalidToken matches (errors.Is) every *InvalidError.
+var ErrInvalidToken = errors.New("invalid token")
+
+// ErrKeysUnavailable means no key set has ever been fetched, so no token can
+// be checked; RequireUser answers it with 503. Once one fetch succeeded the
+// cached keys are used however old they get, and this error only occurs
+// when the caller's context ends while it waits for a fetch.
+var ErrKeysUnavailable = errors.New("token signing keys unavailable")
+
+// InvalidError is a token refused on its merits; the client should get a
+// new token. RequireUser answers it with 401.
+type InvalidError struct {
+	// Reason is a short stable word, also the metrics outcome: malformed,
+	// algorithm, unknown_key, signature, claims, issuer, audience, expired,
+	// not_yet_valid.
+	Reason string
+	// Description is a short human sentence, safe for error_description.
+	Description string
+
+	err error
+}
+
+func (e *InvalidError) Error() string {
+	if e.err != nil {
+		return "invalid token: " + e.Description + ": " + e.err.Error()
+	}
+	return "invalid token: " + e.Description
+}
+
+// Is makes errors.Is(err, ErrInvalidToken) true.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalidToken }
+
+// Unwrap returns the underlying cause, if any.
+func (e *InvalidError) Unwrap() error { return e.err }
+
+func invalid(reason, description string, cause error) *InvalidError {
+	return &InvalidError{Reason: reason, Description: description, err: cause}
+}
+
+// Validator checks Hydra access tokens. It is safe for concurrent use; make
+// one per process and share it.
+type Validator struct {
+	issuer     string
+	audience   string
+	jwksURL    string
+	leeway     time.Duration
+	refresh    time.Duration
+	minRefetch time.Duration
+	client     *http.Client
+	now        func() time.Time
+	log        *slog.Logger
+	metrics    *metrics
+	verifier   jws.Verifier // jwx's RS256 verifier, the only one used
+
+	keys atomic.Pointer[keySet]
+
+	mu          sync.Mutex
+	lastAttempt time.Time  // start of the last fetch, for the rate limit
+	lastErr     error      // outcome of the last finished fetch
+	inflight    *fetchCall // the fetch running now, if any
+}
+
+// New checks cfg and returns a Validator. It does not fetch keys; the first
+// validation or Ready call does (see the package doc for the refresh policy).
+func New(cfg Config) (*Validator, error) {
+	if cfg.Issuer == "" {
+		return nil, errors.New("token: issuer is required")
+	}
+	if err := absoluteHTTPURL(cfg.Issuer); err != nil {
+		return nil, fmt.Errorf("token: issuer: %w", err)
+	}
+	if cfg.JWKSURL == "" {
+		cfg.JWKSURL = strings.TrimSuffix(cfg.Issuer, "/") + "/.well-known/jwks.json"
+	}
+	if err := absoluteHTTPURL(cfg.JWKSURL); err != nil {
+		return nil, fmt.Errorf("token: jwks url: %w", err)
+	}
+	switch {
+	case cfg.Leeway == 0:
+		cfg.Leeway = DefaultLeeway
+	case cfg.Leeway < 0:
+		cfg.Leeway = 0
+	}
+	if cfg.RefreshInterval <= 0 {
+		cfg.RefreshInterval = DefaultRefreshInterval
+	}
+	if cfg.MinRefetchInterval <= 0 {
+		cfg.MinRefetchInterval = DefaultMinRefetchInterval
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: DefaultFetchTimeout}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("token: metrics: %w", err)
+	}
+	verifier, err := jws.NewVerifier(jwa.RS256)
+	if err != nil {
+		return nil, fmt.Errorf("token: %w", err)
+	}
+	return &Validator{
+		issuer:     cfg.Issuer,
+		audience:   cfg.Audience,
+		jwksURL:    cfg.JWKSURL,
+		leeway:     cfg.Leeway,
+		refresh:    cfg.RefreshInterval,
+		minRefetch: cfg.MinRefetchInterval,
+		client:     cfg.HTTPClient,
+		now:        cfg.Now,
+		log:        cfg.Logger.With("jwks_url", cfg.JWKSURL),
+		metrics:    m,
+		verifier:   verifier,
+	}, nil
+}
+
+func absoluteHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", s)
+	}
+	return nil
+}
+
+// Validate checks raw (the compact JWT, without "Bearer ") and returns the
+// user it describes. The error is an *InvalidError (errors.Is
+// ErrInvalidToken) for a bad token, or wraps ErrKeysUnavailable when no key
+// set could ever be fetched.
+func (v *Validator) Validate(ctx context.Context, raw string) (User, error) {
+	u, err := v.validate(ctx, raw)
+	var ie *InvalidError
+	switch {
+	case err == nil:
+		v.metrics.validated.Inc()
+	case errors.As(err, &ie):
+		v.metrics.refused(ie.Reason)
+		v.log.Debug("token refused", "reason", ie.Reason, "error", err)
+	default:
+		v.metrics.unavailable.Inc()
+	}
+	return u, err
+}
+
+func (v *Validator) validate(ctx context.Context, raw string) (User, error) {
+	tok, err := parseCompact(raw)
+	if err != nil {
+		return User{}, err
+	}
+	if tok.header.Alg != "RS256" {
+		return User{}, invalid("algorithm", "token must be signed with RS256", nil)
+	}
+	if tok.header.Crit {
+		return User{}, invalid("malformed", "token uses critical header extensions", nil)
+	}
+	if tok.header.B64 {
+		return User{}, invalid("malformed", "token uses the b64 header", nil)
+	}
+	if tok.header.Kid == "" {
+		return User{}, invalid("unknown_key", "token names no signing key (kid)", nil)
+	}
+	now := v.now()
+	keys, err := v.keysFor(ctx, tok.header.Kid, now)
+	if err != nil {
+		return User{}, err
+	}
+	verified := false
+	for _, k := range keys {
+		if v.verifier.Verify(tok.signingInput, tok.signature, k) == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return User{}, invalid("signature", "signature does not match the signing key", nil)
+	}
+	return v.userFrom(tok.payload, now)
+}
+
+// keysFor returns the cached keys for kid, fetching the key set when kid is
+// unknown or no set was ever fetched (both rate-limited), and starting a
+// background refresh when the set is stale.
+func (v *Validator) keysFor(ctx context.Context, kid string, now time.Time) ([]*rsa.PublicKey, error) {
+	if ks := v.keys.Load(); ks != nil {
+		if keys, ok := ks.byKID[kid]; ok {
+			if now.Sub(ks.fetchedAt) >= v.refresh {
+				v.startFetch(now)
+			}
+			return keys, nil
+		}
+	}
+	if c := v.startFetch(now); c != nil {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: gave up waiting for the key set: %w", ErrKeysUnavailable, ctx.Err())
+		}
+	}
+	// Re-read even when rate-limited: another caller's fetch may have
+	// brought kid in since we looked.
+	ks := v.keys.Load()
+	if ks == nil {
+		return nil, v.unavailable()
+	}
+	if keys, ok := ks.byKID[kid]; ok {
+		return keys, nil
+	}
+	return nil, invalid("unknown_key", "token is signed by an unknown key", nil)
+}
+
+func (v *Validator) unavailable() error {
+	v.mu.Lock()
+	last := v.lastErr
+	v.mu.Unlock()
+	if last == nil {
+		return ErrKeysUnavailable
+	}
+	return fmt.Errorf("%w: %w", ErrKeysUnavailable, last)
+}
+
+// Ready reports whether signing keys are available, fetching them if none
+// were fetched yet (subject to the rate limit). Use it as a /readyz check.
+func (v *Validator) Ready(ctx context.Context) error {
+	if v.keys.Load() != nil {
+		return nil
+	}
+	if c := v.startFetch(v.now()); c != nil {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", ErrKeysUnavailable, ctx.Err())
+		}
+	}
+	if v.keys.Load() != nil {
+		return nil
+	}
+	return v.unavailable()
+}
+
+// RetryAfter is how long a client should wait after ErrKeysUnavailable
+// before trying again: the fetch rate limit.
+func (v *Validator) RetryAfter() time.Duration { return v.minRefetch }
