@@ -17,7 +17,7 @@ HYDRA_VERSION   := $(call pin,github.com/ory/hydra/v2,hydra)
 MAILPIT_VERSION := $(call pin,github.com/axllent/mailpit,mailpit)
 ORY_BINS := $(BIN)/kratos-$(KRATOS_VERSION) $(BIN)/hydra-$(HYDRA_VERSION) $(BIN)/mailpit-$(MAILPIT_VERSION)
 
-.PHONY: build run test test-unit test-integration lint ory services deps clean-data
+.PHONY: build run test test-unit test-integration bench lint ory services deps clean-data
 
 build: ory services ## build every binary into bin/
 
@@ -54,6 +54,9 @@ test-unit:
 
 test-integration:
 	STACK_BIN=$(BIN) $(GO) test -count=1 -timeout 30m ./e2e/...
+
+bench: ## benchmarks, each printing its figures and ratios against a floor measured in the same run
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./kit/token/
 
 lint: ## go vet and gofmt on every module
 	$(GO) vet $(addprefix ./,$(addsuffix /...,$(MODULES)))

@@ -50,7 +50,9 @@
 //   - A token whose kid is not in the cached set (Hydra rotated its keys)
 //     triggers an immediate fetch, which the request waits for.
 //   - All fetches share one rate limit: at most one attempt per
-//     Config.MinRefetchInterval (default 10 seconds), and concurrent callers
+//     Config.MinRefetchInterval (default 1 second: after Hydra starts signing
+//     with a new key, a replica accepts the new tokens within a second, yet
+//     garbage kids cost Hydra at most one request a second), and concurrent callers
 //     share one in-flight fetch. A flood of tokens with made-up kids therefore
 //     costs Hydra at most one request per interval; within it such tokens are
 //     simply rejected as signed by an unknown key.

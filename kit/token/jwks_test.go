@@ -183,7 +183,7 @@ func TestJWKSDownAtStartAnswers503UntilItComesBack(t *testing.T) {
 	if w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("status %d, want 503; body %s", w.Code, w.Body)
 	}
-	if got := w.Header().Get("Retry-After"); got != "10" {
+	if got := w.Header().Get("Retry-After"); got != "1" {
 		t.Fatalf("Retry-After %q", got)
 	}
 	if code, _ := errorBody(t, w); code != "unavailable" {

@@ -22,7 +22,7 @@ import (
 const (
 	DefaultLeeway             = 30 * time.Second
 	DefaultRefreshInterval    = 5 * time.Minute
-	DefaultMinRefetchInterval = 10 * time.Second
+	DefaultMinRefetchInterval = time.Second
 	DefaultFetchTimeout       = 5 * time.Second
 )
 

@@ -215,3 +215,44 @@ func JWTHeader(t testing.TB, jwt string) map[string]any {
 	}
 	return m
 }
+
+// Tokens signs email in through the tutor-web client (authorization code
+// with PKCE, the hosted login page, the consent app) and returns its tokens:
+// what the learner web app holds.
+func Tokens(t testing.TB, email, password string) *oauth2.Token {
+	t.Helper()
+	rp := NewOIDC(t, TutorWeb, "", "")
+	state := State()
+	verifier, pkce := PKCE()
+	at, _ := NewClient(t).Authorize(rp.Config.AuthCodeURL(state, pkce...), rp.Config.RedirectURL, email, password)
+	u, err := url.Parse(at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Query().Get("state") != state || u.Query().Get("code") == "" {
+		t.Fatalf("authorization ended at %s", at)
+	}
+	tok, err := rp.Config.Exchange(context.Background(), u.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	return tok
+}
+
+// Learner is a registered account with a verified email and its access token.
+type Learner struct {
+	ID, Email, Password, AccessToken string
+}
+
+// NewLearner registers, verifies and signs in a new account with role
+// ("" keeps the default, student).
+func NewLearner(t testing.TB, role string) Learner {
+	t.Helper()
+	l := Learner{Email: UniqueEmail("learner"), Password: StrongPassword}
+	l.ID = VerifiedUser(t, l.Email, l.Password, "Test Learner")
+	if role != "" {
+		SetRole(t, l.ID, role)
+	}
+	l.AccessToken = Tokens(t, l.Email, l.Password).AccessToken
+	return l
+}
