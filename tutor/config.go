@@ -4,7 +4,11 @@
 // dependency or protocol each, and cmd/tutor wires them.
 package tutor
 
-import "github.com/learnplatform/platform/kit/config"
+import (
+	"time"
+
+	"github.com/learnplatform/platform/kit/config"
+)
 
 // Config is the tutor service's configuration file.
 type Config struct {
@@ -12,15 +16,29 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// PublicURL is where learners reach the tutor; lesson links in answers
+	// (annotation sources) are made from it. Empty means relative links.
+	PublicURL config.URL `yaml:"public_url"`
 	// Database is the platform database (threads, items, enrollments, usage).
 	Database Database `yaml:"database"`
 	// Hydra is the token issuer whose keys sign access tokens.
 	Hydra Hydra `yaml:"hydra"`
+	// Model is the OpenAI-compatible language model. Without a base URL and
+	// model name the tutor runs in course-material mode.
+	Model Model `yaml:"model"`
+	// Limits bound what one learner and one request may use.
+	Limits Limits `yaml:"limits"`
+	// Content is the course material folder.
+	Content Content `yaml:"content"`
+	// Retention says how long threads outlive their enrollment.
+	Retention Retention `yaml:"retention"`
 }
 
 // Database locates PostgreSQL.
 type Database struct {
 	URL string `yaml:"url" env:"TUTOR_DATABASE_URL" required:"true"`
+	// MaxConns bounds the connection pool (default 16).
+	MaxConns int `yaml:"max_conns"`
 }
 
 // Hydra names the issuer; its JWKS lives at <issuer>/.well-known/jwks.json.
@@ -28,12 +46,98 @@ type Hydra struct {
 	Issuer config.URL `yaml:"issuer" required:"true"`
 }
 
+// Model configures the language model. BaseURL and Name are both needed;
+// with neither the tutor answers from the course material alone.
+type Model struct {
+	// BaseURL is the OpenAI-compatible API root, e.g. https://api.openai.com/v1.
+	BaseURL config.URL `yaml:"base_url" env:"TUTOR_MODEL_BASE_URL"`
+	// APIKey is sent as a Bearer token; secrets come from the environment.
+	APIKey string `yaml:"api_key" env:"TUTOR_MODEL_API_KEY"`
+	// Name is the model to ask for.
+	Name string `yaml:"name" env:"TUTOR_MODEL_NAME"`
+	// FirstTokenTimeout bounds the wait for the model's first output.
+	FirstTokenTimeout time.Duration `yaml:"first_token_timeout" env:"TUTOR_MODEL_FIRST_TOKEN_TIMEOUT"`
+	// Timeout bounds one whole answer, tool calls included.
+	Timeout time.Duration `yaml:"timeout" env:"TUTOR_MODEL_TIMEOUT"`
+	// MaxOutputTokens bounds one model call's output (0: the model's default).
+	MaxOutputTokens int `yaml:"max_output_tokens"`
+}
+
+// Configured reports whether a model is set up (otherwise: course-material mode).
+func (m Model) Configured() bool { return !m.BaseURL.IsZero() && m.Name != "" }
+
+// Limits bound use.
+type Limits struct {
+	// DailyMessages is how many messages a student may send per rolling 24
+	// hours; instructors and admins are exempt.
+	DailyMessages int `yaml:"daily_messages" env:"TUTOR_DAILY_MESSAGES"`
+	// MaxMessageBytes bounds one user message's text (UTF-8 bytes).
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// MaxPageSize bounds limit in threads.list and items.list.
+	MaxPageSize int `yaml:"max_page_size"`
+}
+
+// Content is where lessons come from.
+type Content struct {
+	// Dir, when set, is ingested at start-up (as `tutor ingest DIR` would).
+	Dir string `yaml:"dir" env:"TUTOR_CONTENT_DIR"`
+}
+
+// Retention configures the clean-up job.
+type Retention struct {
+	// AfterEnrollmentEnds is how long threads about a course are kept after
+	// the learner's enrollment in it ended.
+	AfterEnrollmentEnds time.Duration `yaml:"after_enrollment_ends"`
+	// Interval is how often the job runs.
+	Interval time.Duration `yaml:"interval"`
+}
+
 // DefaultConfig holds the values a file may leave out.
 func DefaultConfig() Config {
-	return Config{Listen: ":8080", LogLevel: "info"}
+	return Config{
+		Listen:   ":8080",
+		LogLevel: "info",
+		Database: Database{MaxConns: 16},
+		Model:    Model{FirstTokenTimeout: 30 * time.Second, Timeout: 2 * time.Minute},
+		Limits:   Limits{DailyMessages: 20, MaxMessageBytes: 8192, MaxPageSize: 200},
+		Retention: Retention{
+			AfterEnrollmentEnds: 30 * 24 * time.Hour,
+			Interval:            time.Hour,
+		},
+	}
 }
 
 // Validate checks what the field types cannot.
 func (c *Config) Validate() error {
-	return config.CheckPostgresURL("database.url", c.Database.URL)
+	if err := config.CheckPostgresURL("database.url", c.Database.URL); err != nil {
+		return err
+	}
+	positive := []struct {
+		key string
+		v   int64
+	}{
+		{"database.max_conns", int64(c.Database.MaxConns)},
+		{"limits.daily_messages", int64(c.Limits.DailyMessages)},
+		{"limits.max_message_bytes", int64(c.Limits.MaxMessageBytes)},
+		{"limits.max_page_size", int64(c.Limits.MaxPageSize)},
+		{"model.first_token_timeout", int64(c.Model.FirstTokenTimeout)},
+		{"model.timeout", int64(c.Model.Timeout)},
+		{"retention.after_enrollment_ends", int64(c.Retention.AfterEnrollmentEnds)},
+		{"retention.interval", int64(c.Retention.Interval)},
+	}
+	for _, p := range positive {
+		if p.v <= 0 {
+			return config.Problem(p.key, "must be greater than zero")
+		}
+	}
+	if c.Model.MaxOutputTokens < 0 {
+		return config.Problem("model.max_output_tokens", "must not be negative")
+	}
+	if c.Model.BaseURL.IsZero() != (c.Model.Name == "") {
+		if c.Model.Name == "" {
+			return config.Problem("model.name", "required when model.base_url is set (or set TUTOR_MODEL_NAME)")
+		}
+		return config.Problem("model.base_url", "required when model.name is set (or set TUTOR_MODEL_BASE_URL)")
+	}
+	return nil
 }

@@ -2,8 +2,10 @@ package stack
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -86,6 +88,129 @@ func (s *Stack) hydraSecrets() m {
 	}
 }
 
+// OIDCProvider is one social sign-in provider, as Kratos'
+// selfservice.methods.oidc.config.providers lists it.
+type OIDCProvider struct {
+	// ID names the provider in Kratos' URLs (its callback is
+	// <edge>/self-service/methods/oidc/callback/<ID>) and in the identities'
+	// oidc credentials; changing it orphans the links made under it.
+	ID string
+	// Provider is Kratos' provider type: google, github, generic, ...
+	Provider string
+	// Label names the provider on its button ("Sign in with <Label>").
+	Label string
+	// IssuerURL is where a generic provider's discovery starts.
+	IssuerURL string
+	// ClientID and ClientSecret are the client registered at the provider.
+	ClientID     string
+	ClientSecret string
+	// Mapper is a jsonnet file in ory-config/kratos/oidc/ ("google.jsonnet")
+	// or a URL Kratos reads (file://, base64://, https://).
+	Mapper string
+	// Scope is what is asked for besides openid.
+	Scope []string
+}
+
+// envProviders are the providers the platform ships mappers for. Each is
+// enabled when its client id and secret are both in the launcher's
+// environment; without them its button does not show.
+var envProviders = []struct {
+	OIDCProvider
+	idVar, secretVar string
+}{
+	{OIDCProvider{ID: "google", Provider: "google", Label: "Google", Mapper: "google.jsonnet", Scope: []string{"email", "profile"}},
+		"GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"},
+	{OIDCProvider{ID: "github", Provider: "github", Label: "GitHub", Mapper: "github.jsonnet", Scope: []string{"user:email"}},
+		"GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET"},
+}
+
+// ProviderEnv lists the environment variables that enable social sign-in
+// providers in the launcher (a test that wants only its own clears them).
+func ProviderEnv() []string {
+	var out []string
+	for _, p := range envProviders {
+		out = append(out, p.idVar, p.secretVar)
+	}
+	return out
+}
+
+// oidcProviders are this run's social sign-in providers: the shipped ones
+// the environment (getenv) configures, then Options.OIDCProviders.
+func (s *Stack) oidcProviders(getenv func(string) string) ([]OIDCProvider, error) {
+	var out []OIDCProvider
+	for _, e := range envProviders {
+		id, secret := getenv(e.idVar), getenv(e.secretVar)
+		if id == "" && secret == "" {
+			continue
+		}
+		if id == "" || secret == "" {
+			return nil, fmt.Errorf("%s sign-in: set both %s and %s, or neither", e.Label, e.idVar, e.secretVar)
+		}
+		p := e.OIDCProvider
+		p.ClientID, p.ClientSecret = id, secret
+		out = append(out, p)
+	}
+	out = append(out, s.opts.OIDCProviders...)
+	seen := map[string]bool{}
+	for _, p := range out {
+		if p.ID == "" || seen[p.ID] {
+			return nil, fmt.Errorf("social sign-in provider id %q is empty or used twice", p.ID)
+		}
+		seen[p.ID] = true
+	}
+	return out, nil
+}
+
+// kratosSocial is the overlay with this run's social sign-in providers. It
+// holds client secrets, so it goes into the secrets overlay. With no
+// provider it is empty: kratos.yml's empty list stands and no button shows.
+func (s *Stack) kratosSocial(getenv func(string) string) (m, error) {
+	providers, err := s.oidcProviders(getenv)
+	if err != nil || len(providers) == 0 {
+		return m{}, err
+	}
+	var list []m
+	for _, p := range providers {
+		mapper := p.Mapper
+		if !strings.Contains(mapper, "://") {
+			path := filepath.Join(s.opts.Root, "ory-config", "kratos", "oidc", mapper)
+			if _, err := os.Stat(path); err != nil {
+				return nil, fmt.Errorf("social sign-in provider %s: mapper: %w", p.ID, err)
+			}
+			mapper = "file://" + path
+		}
+		entry := m{
+			"id": p.ID, "provider": p.Provider, "label": p.Label,
+			"client_id": p.ClientID, "client_secret": p.ClientSecret,
+			"mapper_url": mapper, "scope": p.Scope,
+		}
+		if p.IssuerURL != "" {
+			entry["issuer_url"] = p.IssuerURL
+		}
+		list = append(list, entry)
+	}
+	return m{"selfservice": m{"methods": m{"oidc": m{"enabled": true, "config": m{"providers": list}}}}}, nil
+}
+
+// mergeTrees layers src over dst as Kratos layers config files: maps merge
+// key by key, anything else (lists too) is replaced.
+func mergeTrees(dst, src m) m {
+	out := maps.Clone(dst)
+	if out == nil {
+		out = m{}
+	}
+	for k, v := range src {
+		if sm, ok := v.(m); ok {
+			if dm, ok := out[k].(m); ok {
+				out[k] = mergeTrees(dm, sm)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
 // serviceConfigs are the platform services' config files for this run.
 // Database URLs are not in them: they carry a password and travel by env.
 func (s *Stack) serviceConfigs() map[string]m {
@@ -121,10 +246,15 @@ func (s *Stack) writeConfigs() error {
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		return err
 	}
+	social, err := s.kratosSocial(os.Getenv)
+	if err != nil {
+		return err
+	}
+	kratosSecrets := mergeTrees(s.kratosSecrets(), social)
 	files := map[string]m{
 		filepath.Join(runDir, "kratos.local.yml"):              s.kratosLocal(),
 		filepath.Join(runDir, "hydra.local.yml"):               s.hydraLocal(),
-		filepath.Join(s.opts.DataDir, "secrets", "kratos.yml"): s.kratosSecrets(),
+		filepath.Join(s.opts.DataDir, "secrets", "kratos.yml"): kratosSecrets,
 		filepath.Join(s.opts.DataDir, "secrets", "hydra.yml"):  s.hydraSecrets(),
 	}
 	for name, cfg := range s.serviceConfigs() {

@@ -109,6 +109,10 @@ type Options struct {
 	FastPostgres bool
 	// ReadyTimeout bounds the wait for each component (default 90s).
 	ReadyTimeout time.Duration
+	// OIDCProviders are social sign-in providers for Kratos besides those
+	// the environment configures (GOOGLE_CLIENT_ID, ...; see ProviderEnv);
+	// the tests pass a local OpenID Connect provider here.
+	OIDCProviders []OIDCProvider
 }
 
 // Death reports a child that ended without being asked to.

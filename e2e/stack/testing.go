@@ -82,8 +82,9 @@ type TestStack struct {
 }
 
 // StartForTest starts a stack for a test binary's TestMain. STACK_BIN names
-// the directory with the Ory binaries (default <root>/bin).
-func StartForTest(ctx context.Context) (*TestStack, error) {
+// the directory with the Ory binaries (default <root>/bin). Each of setup
+// may change the Options (ports already chosen) before the stack starts.
+func StartForTest(ctx context.Context, setup ...func(*Options)) (*TestStack, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
@@ -117,10 +118,14 @@ func StartForTest(ctx context.Context) (*TestStack, error) {
 		if err != nil {
 			return nil, err
 		}
-		ts.Stack, lastErr = Start(ctx, Options{
+		opts := Options{
 			Root: root, DataDir: filepath.Join(dir, "data"), BinDir: ts.BinDir,
 			Ports: ports, Logs: ts.logFile, FastPostgres: true, ReadyTimeout: 2 * time.Minute,
-		})
+		}
+		for _, f := range setup {
+			f(&opts)
+		}
+		ts.Stack, lastErr = Start(ctx, opts)
 		// Another stack may grab a port between FreePorts and Start; try anew.
 		if lastErr == nil || !strings.Contains(lastErr.Error(), "already in use") {
 			break

@@ -27,12 +27,20 @@ var Stack *stack.TestStack
 
 // Main starts the stack, runs the tests and stops it; use it as TestMain.
 // With -short the stack is not started and tests that need it skip.
-func Main(m *testing.M) {
+func Main(m *testing.M) { MainWith(m, nil) }
+
+// MainWith is Main with a setup that adjusts the stack's Options (its ports
+// already chosen) before it starts, e.g. to add a social sign-in provider.
+func MainWith(m *testing.M, setup func(*stack.Options)) {
 	if isShort() {
 		os.Exit(m.Run())
 	}
+	var setups []func(*stack.Options)
+	if setup != nil {
+		setups = append(setups, setup)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	s, err := stack.StartForTest(ctx)
+	s, err := stack.StartForTest(ctx, setups...)
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2etest: starting the stack:", err)

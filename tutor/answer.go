@@ -1,0 +1,59 @@
+package tutor
+
+import "context"
+
+// Turn is everything the tutor knows when it answers one message.
+type Turn struct {
+	Caller Caller
+	Thread Thread
+	// History is the conversation before the message, oldest first.
+	History []Message
+	// Question is the learner's message.
+	Question string
+	// QuotedText is text the learner selected on the page and asked about.
+	QuotedText string
+	// Page is the page the learner asked from, if the client said.
+	Page *PageContext
+	// Course is the course whose material may be used ("" for none) and
+	// MaxStage the learner's unlocked stage in it (0: no material).
+	Course   string
+	MaxStage int
+}
+
+// Message is one earlier turn of the conversation.
+type Message struct {
+	// Role is user or assistant.
+	Role string
+	Text string
+}
+
+// PageContext is what the client says about the page the learner is on.
+// It is stored as a hidden context item: kept and auditable, given to the
+// model, never shown back to the learner.
+type PageContext struct {
+	URL      string   `json:"url,omitempty"`
+	Title    string   `json:"title,omitempty"`
+	Headings []string `json:"headings,omitempty"`
+}
+
+// AnswerWriter receives an answer as it is produced. Calls come from one
+// goroutine.
+type AnswerWriter interface {
+	// Progress says what the tutor is doing (searching the material...).
+	Progress(text string)
+	// Notice tells the learner something that is not part of the answer;
+	// level is info, warning or danger.
+	Notice(level, title, message string)
+	// Text appends to the answer.
+	Text(delta string)
+	// Source records a passage the answer draws on.
+	Source(p Passage)
+	// Usage reports tokens the model used.
+	Usage(in, out int64)
+}
+
+// Responder answers a learner's message. An error ends the answer; the
+// caller turns it into a protocol error the learner can retry.
+type Responder interface {
+	Respond(ctx context.Context, turn Turn, w AnswerWriter) error
+}

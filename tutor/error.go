@@ -1,0 +1,73 @@
+package tutor
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Error codes the domain uses. The HTTP layers map each to one status in
+// one place (chatkit and api).
+const (
+	EINVALID      = "invalid"      // bad input: 400
+	ETOOLARGE     = "too_large"    // input over a size limit: 413
+	EUNAUTHORIZED = "unauthorized" // not allowed for this caller: 403
+	ENOTFOUND     = "not_found"    // no such thing, or not the caller's: 404
+	ECONFLICT     = "conflict"     // the state does not allow it: 409
+	ERATELIMITED  = "rate_limited" // quota used up: 429
+	EUNSUPPORTED  = "unsupported"  // a protocol feature the tutor does not offer: 400
+	EINTERNAL     = "internal"     // anything else: 500, never for bad input
+)
+
+// Error is a domain error with a stable code and a message for the caller.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf returns an *Error with code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the *Error in err's chain, EINTERNAL for
+// any other error and "" for nil.
+func ErrorCode(err error) string {
+	var e *Error
+	if err == nil {
+		return ""
+	} else if errors.As(err, &e) {
+		return e.Code
+	}
+	var rl *RateLimitError
+	if errors.As(err, &rl) {
+		return ERATELIMITED
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the message of the *Error in err's chain; internal
+// errors get a generic message so nothing internal leaks to a caller.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	var rl *RateLimitError
+	if errors.As(err, &rl) {
+		return rl.Error()
+	}
+	return "internal error"
+}
+
+// RateLimitError is returned when a student's message quota is used up.
+type RateLimitError struct {
+	Quota QuotaState
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("you have sent %d messages in the last 24 hours, the most a student may; you can write again at %s",
+		e.Quota.Limit, e.Quota.ResetsAt.UTC().Format(time.RFC3339))
+}
