@@ -233,8 +233,12 @@ func (s *Stack) serviceConfigs() map[string]m {
 			"hydra":        m{"admin_url": s.local(p.HydraAdmin)},
 		},
 		"tutor": {
-			"listen": fmt.Sprintf("127.0.0.1:%d", p.Tutor),
-			"hydra":  m{"issuer": s.local(p.HydraPublic)},
+			"listen":     fmt.Sprintf("127.0.0.1:%d", p.Tutor),
+			"public_url": s.local(p.Tutor),
+			"hydra":      m{"issuer": s.local(p.HydraPublic)},
+			// The sample course, ingested at the tutor's start, so a fresh
+			// stack has something to teach from offline.
+			"content": m{"dir": filepath.Join(s.opts.Root, "tutor", "content", "sample")},
 		},
 	}
 }
