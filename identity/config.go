@@ -8,6 +8,7 @@ package identity
 
 import (
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 
@@ -35,6 +36,12 @@ type Config struct {
 	Database Database `yaml:"database"`
 	// Kratos locates Ory Kratos' APIs.
 	Kratos Kratos `yaml:"kratos"`
+	// HookSecret authenticates Kratos' web hooks (header X-Hook-Secret).
+	HookSecret string `yaml:"hook_secret" env:"IDENTITY_HOOK_SECRET" required:"true"`
+	// TokenIssuer is Hydra's issuer; the admin API accepts its access tokens.
+	TokenIssuer config.URL `yaml:"token_issuer" required:"true"`
+	// Mail sends the edge's own messages (lockout notices).
+	Mail Mail `yaml:"mail"`
 
 	// Policy is loaded from PolicyFile.
 	Policy Policy `yaml:"-"`
@@ -43,6 +50,13 @@ type Config struct {
 // Database locates PostgreSQL.
 type Database struct {
 	URL string `yaml:"url" env:"IDENTITY_DATABASE_URL" required:"true"`
+}
+
+// Mail is an SMTP relay: smtp://host:port/ (plain, for Mailpit), or
+// smtps:// / smtp://...?starttls=true with user:password in the URL.
+type Mail struct {
+	URL  string `yaml:"url" env:"IDENTITY_SMTP_URL" required:"true"`
+	From string `yaml:"from"`
 }
 
 // Kratos locates Kratos' public and admin APIs (both private to the edge).
@@ -54,16 +68,18 @@ type Kratos struct {
 // Policy is the operator's identity policy file.
 type Policy struct {
 	PasswordPolicy PasswordPolicy `yaml:"password_policy"`
+	Lockout        LockoutPolicy  `yaml:"lockout"`
 }
 
 // DefaultConfig holds the values a file may leave out.
 func DefaultConfig() Config {
-	return Config{Listen: ":4455", LogLevel: "info", MaxBodyBytes: 64 << 10}
+	return Config{Listen: ":4455", LogLevel: "info", MaxBodyBytes: 64 << 10,
+		Mail: Mail{From: "Learning Platform <no-reply@learnplatform.local>"}}
 }
 
 // DefaultPolicy is the policy before the operator's file is read.
 func DefaultPolicy() Policy {
-	return Policy{PasswordPolicy: PasswordPolicy{Profile: ProfileComposition, Profiles: DefaultProfiles()}}
+	return Policy{PasswordPolicy: PasswordPolicy{Profile: ProfileComposition, Profiles: DefaultProfiles()}, Lockout: DefaultLockoutPolicy()}
 }
 
 // Validate checks what the field types cannot.
@@ -74,12 +90,21 @@ func (c *Config) Validate() error {
 	if c.MaxBodyBytes < 1024 {
 		return config.Problem("max_body_bytes", "must be at least 1024, got %d", c.MaxBodyBytes)
 	}
+	if len(c.HookSecret) < 16 {
+		return config.Problem("hook_secret", "must be at least 16 characters")
+	}
+	if u, err := url.Parse(c.Mail.URL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+		return config.Problem("mail.url", "expected smtp://host:port/ or smtps://host:port/")
+	}
 	return nil
 }
 
 // Validate checks the policy file.
 func (p *Policy) Validate() error {
-	return p.PasswordPolicy.validate("password_policy")
+	if err := p.PasswordPolicy.validate("password_policy"); err != nil {
+		return err
+	}
+	return p.Lockout.validate("lockout")
 }
 
 // LoadPolicy reads the policy file named by the config at configPath.

@@ -68,12 +68,45 @@ func (s *Stack) hydraLocal() m {
 	}
 }
 
+// kratosSecrets holds Kratos' secrets and the after-hooks that report to the
+// identity edge's auth event log: the hooks carry the shared secret, and
+// Kratos cannot take one array element from the environment, so they live
+// in this private overlay (production mounts its own; docs/operations.md).
 func (s *Stack) kratosSecrets() m {
-	return m{"secrets": m{
-		"default": []string{s.secrets.KratosDefault},
-		"cookie":  []string{s.secrets.KratosCookie},
-		"cipher":  []string{s.secrets.KratosCipher},
-	}}
+	hook := func(event string) m {
+		return m{"hook": "web_hook", "config": m{
+			"url":      s.local(s.opts.Ports.Identity) + "hooks/kratos/" + event,
+			"method":   "POST",
+			"body":     "file://" + filepath.Join(s.opts.Root, "ory-config", "kratos", "hooks", "auth-event.jsonnet"),
+			"response": m{"ignore": true}, // asynchronous: the log never slows a flow
+			"auth": m{"type": "api_key", "config": m{
+				"in": "header", "name": "X-Hook-Secret", "value": s.secrets.KratosHook,
+			}},
+		}}
+	}
+	after := func(hooks ...m) m { return m{"hooks": hooks} }
+	return m{
+		"secrets": m{
+			"default": []string{s.secrets.KratosDefault},
+			"cookie":  []string{s.secrets.KratosCookie},
+			"cipher":  []string{s.secrets.KratosCipher},
+		},
+		"selfservice": m{"flows": m{
+			"registration": m{"after": m{
+				"password": after(hook("registration"), m{"hook": "session"}, m{"hook": "show_verification_ui"}),
+				"oidc":     after(hook("registration"), m{"hook": "session"}),
+			}},
+			// Password sign-ins are counted by the edge itself (lockout).
+			"login":        m{"after": m{"oidc": after(hook("login"))}},
+			"verification": m{"after": after(hook("verification"))},
+			"recovery":     m{"after": after(hook("recovery"))},
+			"settings": m{"after": m{
+				"password": after(hook("settings-password"), m{"hook": "revoke_active_sessions"}),
+				"profile":  after(hook("settings-profile")),
+				"oidc":     after(hook("settings-oidc")),
+			}},
+		}},
+	}
 }
 
 func (s *Stack) hydraSecrets() m {
@@ -221,7 +254,9 @@ func (s *Stack) serviceConfigs() map[string]m {
 			"listen":              fmt.Sprintf("127.0.0.1:%d", p.Identity),
 			"public_url":          s.local(p.Identity),
 			"allowed_return_urls": []string{s.local(p.Identity), s.local(p.Tutor), s.local(p.Consent)},
-			"policy_file":         filepath.Join(s.opts.Root, "ory-config", "identity.yml"),
+			"policy_file":         s.identityPolicy(),
+			"token_issuer":        s.local(p.HydraPublic),
+			"mail":                m{"url": fmt.Sprintf("smtp://127.0.0.1:%d/", p.MailpitSMTP)},
 			"kratos":              kratos,
 		},
 		"consent": {
@@ -275,6 +310,13 @@ func (s *Stack) writeConfigs() error {
 		}
 	}
 	return nil
+}
+
+func (s *Stack) identityPolicy() string {
+	if s.opts.IdentityPolicy != "" {
+		return s.opts.IdentityPolicy
+	}
+	return filepath.Join(s.opts.Root, "ory-config", "identity.yml")
 }
 
 func (s *Stack) runFile(name string) string { return filepath.Join(s.opts.DataDir, "run", name) }

@@ -20,6 +20,8 @@ type Secrets struct {
 	HydraCookie      string `json:"hydra_cookie"`
 	// TokenHook authenticates Hydra's token hook calls to the consent app.
 	TokenHook string `json:"token_hook"`
+	// KratosHook authenticates Kratos' web hooks to the identity edge.
+	KratosHook string `json:"kratos_hook"`
 	// IntegratorExample is the secret of clients.yaml's example client.
 	IntegratorExample string `json:"integrator_example_client"`
 }
@@ -44,7 +46,7 @@ func loadSecrets(dir string) (Secrets, error) {
 		return s, err
 	}
 	changed := false
-	for _, f := range []*string{&s.PostgresPassword, &s.KratosDefault, &s.KratosCookie, &s.KratosCipher, &s.HydraSystem, &s.HydraCookie, &s.TokenHook, &s.IntegratorExample} {
+	for _, f := range []*string{&s.PostgresPassword, &s.KratosDefault, &s.KratosCookie, &s.KratosCipher, &s.HydraSystem, &s.HydraCookie, &s.TokenHook, &s.IntegratorExample, &s.KratosHook} {
 		if *f == "" {
 			*f = randomString(32)
 			changed = true

@@ -109,6 +109,9 @@ type Options struct {
 	FastPostgres bool
 	// ReadyTimeout bounds the wait for each component (default 90s).
 	ReadyTimeout time.Duration
+	// IdentityPolicy replaces ory-config/identity.yml (tests use shorter
+	// lockout durations).
+	IdentityPolicy string
 	// OIDCProviders are social sign-in providers for Kratos besides those
 	// the environment configures (GOOGLE_CLIENT_ID, ...; see ProviderEnv);
 	// the tests pass a local OpenID Connect provider here.
@@ -289,6 +292,8 @@ func (s *Stack) startService(name string) func(context.Context) error {
 				"CONSENT_TOKEN_HOOK_SECRET="+s.secrets.TokenHook,
 				"INTEGRATOR_EXAMPLE_CLIENT_SECRET="+s.secrets.IntegratorExample,
 				"TUTOR_PUBLIC_URL="+s.local(s.opts.Ports.Tutor))
+		case "identity":
+			env = append(env, "IDENTITY_DATABASE_URL="+s.DSN("platform"), "IDENTITY_HOOK_SECRET="+s.secrets.KratosHook)
 		default:
 			env = append(env, strings.ToUpper(name)+"_DATABASE_URL="+s.DSN("platform"))
 		}

@@ -229,6 +229,7 @@ func TestServicesRejectBadConfig(t *testing.T) {
 		return p
 	}
 	kratos := "kratos:\n  public_url: http://127.0.0.1:1/\n  admin_url: http://127.0.0.1:2/\n"
+	identityExtras := "hook_secret: 0123456789abcdef\ntoken_issuer: http://127.0.0.1:7/\nmail:\n  url: smtp://127.0.0.1:8/\n"
 	write("badclients.yml", "clients:\n  - id: app\n    public: true\n    grant_types: [password]\n")
 	cases := []struct {
 		service, file, want string
@@ -239,8 +240,8 @@ func TestServicesRejectBadConfig(t *testing.T) {
 			"badclients.yml: key clients[0].grant_types: unknown grant type"},
 		{"tutor", write("badurl.yml", "hydra:\n  issuer: ftp://hydra\n"), "key hydra.issuer: expected an http:// or https:// URL"},
 		{"tutor", filepath.Join(dir, "missing.yml"), "file not found"},
-		{"identity", write("baddb.yml", kratos+"public_url: http://127.0.0.1:3/\npolicy_file: p.yml\ndatabase:\n  url: mysql://x\n"), "key database.url: expected a postgres:// URL"},
-		{"identity", write("badpolicy.yml", kratos+"public_url: http://127.0.0.1:3/\npolicy_file: nope.yml\ndatabase:\n  url: postgres://x@y/z\n"), "key policy_file: cannot read"},
+		{"identity", write("baddb.yml", kratos+"public_url: http://127.0.0.1:3/\npolicy_file: p.yml\n"+identityExtras+"database:\n  url: mysql://x\n"), "key database.url: expected a postgres:// URL"},
+		{"identity", write("badpolicy.yml", kratos+"public_url: http://127.0.0.1:3/\npolicy_file: nope.yml\n"+identityExtras+"database:\n  url: postgres://x@y/z\n"), "key policy_file: cannot read"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.service+"/"+filepath.Base(tc.file), func(t *testing.T) {

@@ -26,7 +26,7 @@ func linksFor(kind kratos.Kind) []link {
 	case kratos.Recovery, kratos.Verification:
 		return []link{{"/login", "Back to sign in"}}
 	case kratos.Settings:
-		return []link{{"/welcome", "Back to your account"}}
+		return []link{{"/security", "Account security: recent sign-ins and sessions"}, {"/welcome", "Back to your account"}}
 	}
 	return nil
 }

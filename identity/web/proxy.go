@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -27,6 +29,9 @@ func (h *Handler) newProxy() http.Handler {
 			pr.SetURL(target)
 			pr.SetXForwarded()
 			pr.Out.Host = pr.In.Host
+			// Kratos passes only a few headers to its web hooks; this one
+			// carries the client's address into the auth event log.
+			pr.Out.Header.Set("True-Client-Ip", clientOf(pr.In).IP)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			var tooLarge *http.MaxBytesError
@@ -37,7 +42,7 @@ func (h *Handler) newProxy() http.Handler {
 			}
 			h.unavailable(w, r, err)
 		},
-		ModifyResponse: applyRemember,
+		ModifyResponse: h.observe,
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.URL.Path = path.Clean("/" + r.URL.Path)
@@ -45,7 +50,9 @@ func (h *Handler) newProxy() http.Handler {
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
 		}
-		if kind, ok := flowPosts[strings.ToLower(r.URL.Path)]; ok && r.Method == http.MethodPost {
+		ex := &exchange{client: clientOf(r)}
+		lower := strings.ToLower(r.URL.Path)
+		if kind, ok := flowPosts[lower]; ok && r.Method == http.MethodPost {
 			sub, err := readSubmission(r)
 			if err != nil {
 				var bad *errBadBody
@@ -53,26 +60,39 @@ func (h *Handler) newProxy() http.Handler {
 				h.showError(w, r, bad.status, bad.code, bad.msg)
 				return
 			}
+			ex.kind, ex.sub = kind, sub
 			switch kind {
 			case kratos.Registration, kratos.Settings:
 				if !h.enforcePassword(w, r, kind, sub) {
 					return
 				}
 			case kratos.Login:
-				r = takeRemember(r, sub)
+				if !h.guardLogin(w, r, ex) {
+					return
+				}
+				r = takeRemember(r, ex)
 			}
 		}
-		rp.ServeHTTP(w, r)
+		if lower == "/self-service/logout" || lower == "/self-service/logout/api" {
+			ex.logout = true
+			if s, err := h.opts.Kratos.Whoami(r.Context(), r.Header.Get("Cookie"), ""); err == nil {
+				ex.session = s
+			}
+		}
+		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
 	})
 }
 
 // flowPosts are the flow submissions the edge reads before Kratos does:
 // registration and settings (where new passwords are chosen; recovery ends
-// in settings) and login.
+// in settings), login (lockout), verification and recovery (the auth event
+// log records codes being sent).
 var flowPosts = map[string]kratos.Kind{
 	"/self-service/login":        kratos.Login,
 	"/self-service/registration": kratos.Registration,
 	"/self-service/settings":     kratos.Settings,
+	"/self-service/verification": kratos.Verification,
+	"/self-service/recovery":     kratos.Recovery,
 }
 
 // submission is what a flow POST carries, decoded from a form or JSON.
@@ -141,8 +161,10 @@ func readSubmission(r *http.Request) (*submission, error) {
 		}
 		sub.form = form
 		for k, vs := range form {
-			// Two passwords in one form could slip one past the check.
-			if len(vs) > 1 && (k == "password" || k == "method") {
+			// Two different passwords (or methods) in one form could slip one
+			// past the check. Kratos' own forms may repeat a field with one
+			// value (a hidden method next to the submit button).
+			if len(vs) > 1 && (k == "password" || k == "method") && slices.ContainsFunc(vs, func(v string) bool { return v != vs[0] }) {
 				return nil, &errBadBody{http.StatusBadRequest, "bad_form", "The form repeats the field " + k + "."}
 			}
 			sub.values[k] = vs[0]

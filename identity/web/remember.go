@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"strconv"
@@ -22,27 +21,28 @@ const RememberField = "remember"
 // SessionCookie is Kratos' session cookie name (Kratos' default).
 const SessionCookie = "ory_kratos_session"
 
-type rememberKey struct{}
-
-func takeRemember(r *http.Request, sub *submission) *http.Request {
+// takeRemember takes the checkbox out of a login post and notes it.
+func takeRemember(r *http.Request, ex *exchange) *http.Request {
+	sub := ex.sub
 	if _, present := sub.values[RememberField]; !present && sub.isJSON {
 		return r // native apps keep their tokens themselves
 	}
 	v := sub.values[RememberField]
 	remember := v == "true" || v == "on" || v == true
+	ex.remember = &remember
 	body := sub.without(RememberField)
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
-	return r.WithContext(context.WithValue(r.Context(), rememberKey{}, remember))
+	return r
 }
 
 // applyRemember rewrites the session cookie of a successful browser sign-in.
-func applyRemember(res *http.Response) error {
-	remember, asked := res.Request.Context().Value(rememberKey{}).(bool)
-	if !asked {
-		return nil
+func applyRemember(res *http.Response, ex *exchange) {
+	if ex.remember == nil {
+		return
 	}
+	remember := *ex.remember
 	cookies := res.Cookies()
 	var session *http.Cookie
 	for _, c := range cookies {
@@ -50,11 +50,8 @@ func applyRemember(res *http.Response) error {
 			session = c
 		}
 	}
-	if session == nil {
-		return nil // the sign-in failed; nothing to keep or forget
-	}
-	if remember {
-		return nil // Kratos' cookie is persistent already
+	if session == nil || remember {
+		return // failed, or Kratos' cookie is persistent already
 	}
 	res.Header.Del("Set-Cookie")
 	for _, c := range cookies {
@@ -64,5 +61,4 @@ func applyRemember(res *http.Response) error {
 		}
 		res.Header.Add("Set-Cookie", c.String())
 	}
-	return nil
 }

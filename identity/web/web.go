@@ -5,6 +5,7 @@
 package web
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"html/template"
@@ -13,11 +14,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/identity/kratos"
+	"github.com/learnplatform/platform/kit/token"
 )
 
 //go:embed templates/*.html
@@ -38,6 +41,26 @@ type Options struct {
 	Password      identity.PasswordRules
 	MaxBodyBytes  int64
 	Logger        *slog.Logger
+
+	// Lockouts counts failed password sign-ins (nil: no lockout).
+	Lockouts identity.Lockouts
+	// Events is the auth event log (nil: nothing recorded).
+	Events identity.EventLog
+	// Notifier tells users about their account (nil: nobody is told).
+	Notifier Notifier
+	// Tokens validates the access tokens of the admin API.
+	Tokens *token.Validator
+	// Admin changes identities (roles) through Kratos' admin API.
+	Admin RoleAdmin
+	// HookSecret authenticates Kratos' web hooks.
+	HookSecret string
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// Notifier tells users what happened to their account.
+type Notifier interface {
+	LockedOut(ctx context.Context, email string, until time.Time)
 }
 
 // Handler serves the edge.
@@ -50,8 +73,9 @@ type Handler struct {
 // New prepares templates and the proxy.
 func New(opts Options) (*Handler, error) {
 	h := &Handler{opts: opts, pages: map[string]*template.Template{}}
-	for _, page := range []string{"flow", "welcome", "error", "logout"} {
-		t, err := template.New("").ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
+	for _, page := range []string{"flow", "welcome", "error", "logout", "security"} {
+		t, err := template.New("").Funcs(template.FuncMap{"eventText": eventText}).
+			ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, err
 		}
@@ -73,6 +97,10 @@ func (h *Handler) Mount(r chi.Router) {
 	r.Get("/welcome", h.welcome)
 	r.Get("/logout", h.logoutConfirm)
 	r.Post("/logout", h.logout)
+	r.Get("/security", h.security)
+	r.Post("/security/sessions/end-others", h.endOtherSessions)
+	r.Post("/security/sessions/{id}/end", h.endSession)
+	h.mountAdmin(r)
 	// Kratos' public API, under the edge's origin.
 	for _, prefix := range []string{"/self-service/*", "/sessions/*", "/.well-known/ory/*", "/schemas/*"} {
 		r.Handle(prefix, h.proxy)
@@ -97,6 +125,41 @@ type pageData struct {
 	Methods     []string
 	ErrorText   string
 	ErrorDetail string
+	Security    *securityView
+}
+
+// eventText says what an auth event was, for the account page.
+func eventText(e identity.Event) string {
+	switch e.Type {
+	case identity.EventLoginSucceeded:
+		return "Signed in"
+	case identity.EventLoginFailed:
+		if e.Detail["reason"] == "locked" {
+			return "Sign-in refused: account locked"
+		}
+		return "Failed sign-in (wrong password)"
+	case identity.EventLockout:
+		return "Account locked after failed sign-ins"
+	case identity.EventUnlock:
+		return "Account unlocked"
+	case identity.EventLogout:
+		return "Signed out"
+	case identity.EventPasswordChanged:
+		return "Password changed"
+	case identity.EventRegistration:
+		return "Account created"
+	case identity.EventVerificationCompleted:
+		return "Email verified"
+	case identity.EventRecoveryCompleted:
+		return "Account recovered"
+	case identity.EventSocialLinked:
+		return "Social sign-in linked"
+	case identity.EventSocialUnlinked:
+		return "Social sign-in unlinked"
+	case identity.EventRoleChanged:
+		return "Role changed"
+	}
+	return e.Type
 }
 
 type link struct{ Href, Text string }

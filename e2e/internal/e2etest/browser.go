@@ -84,11 +84,18 @@ func NewBrowser(t testing.TB) *Browser {
 // Do runs actions, failing the test (with a screenshot) on error.
 func (b *Browser) Do(step string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := chromedp.Do(b.Ctx, actions...); err != nil {
+	ctx, cancel := context.WithTimeout(b.Ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
 		loc, _ := chromedp.Run(b.Ctx, chromedp.Location())
 		b.t.Fatalf("%s: %v (at %s)", step, err, loc)
 	}
 }
+
+// stepTimeout bounds one step, so a page that never shows what a step
+// waits for fails the test quickly (with a screenshot) instead of at the
+// browser's overall deadline.
+const stepTimeout = 30 * time.Second
 
 // Get runs one action that returns a value, failing the test on error.
 func Get[T any](b *Browser, step string, a chromedp.Action[T]) T {

@@ -1,0 +1,71 @@
+package identity
+
+import (
+	"context"
+	"time"
+)
+
+// Event types of the auth event log.
+const (
+	EventRegistration          = "registration"
+	EventLoginSucceeded        = "login.succeeded"
+	EventLoginFailed           = "login.failed"
+	EventLockout               = "lockout"
+	EventUnlock                = "unlock"
+	EventLogout                = "logout"
+	EventVerificationSent      = "verification.sent"
+	EventVerificationCompleted = "verification.completed"
+	EventRecoveryRequested     = "recovery.requested"
+	EventRecoveryCompleted     = "recovery.completed"
+	EventPasswordChanged       = "password.changed"
+	EventProfileChanged        = "profile.changed"
+	EventSocialLinked          = "social.linked"
+	EventSocialUnlinked        = "social.unlinked"
+	EventRoleChanged           = "role.changed"
+	EventIPThrottled           = "ip.throttled"
+)
+
+// EventTypes lists every type, for validating filters.
+var EventTypes = []string{
+	EventRegistration, EventLoginSucceeded, EventLoginFailed, EventLockout, EventUnlock, EventLogout,
+	EventVerificationSent, EventVerificationCompleted, EventRecoveryRequested, EventRecoveryCompleted,
+	EventPasswordChanged, EventProfileChanged, EventSocialLinked, EventSocialUnlinked, EventRoleChanged,
+	EventIPThrottled,
+}
+
+// Event is one row of the auth event log. Detail holds only what is safe
+// to keep: never passwords, codes, tokens or cookies.
+type Event struct {
+	ID         int64          `json:"id"`
+	OccurredAt time.Time      `json:"occurred_at"`
+	Type       string         `json:"event_type"`
+	IdentityID string         `json:"identity_id,omitempty"`
+	Email      string         `json:"email,omitempty"`
+	IP         string         `json:"ip,omitempty"`
+	UserAgent  string         `json:"user_agent,omitempty"`
+	FlowID     string         `json:"flow_id,omitempty"`
+	Detail     map[string]any `json:"detail"`
+}
+
+// EventFilter selects events, newest first, in pages.
+type EventFilter struct {
+	IdentityID string
+	// Email matches events by normalized address; with IdentityID set too,
+	// either may match (a user's own failures carry only the address).
+	Email string
+	Type  string
+	Since time.Time
+	Until time.Time
+	Limit int
+	// After is the cursor a previous page ended with ("" for the first).
+	After string
+}
+
+// EventLog stores auth events.
+type EventLog interface {
+	// Record stores e; it never blocks sign-in for long.
+	Record(ctx context.Context, e Event)
+	// List returns events matching f and the cursor of the next page ("" at
+	// the end).
+	List(ctx context.Context, f EventFilter) ([]Event, string, error)
+}
