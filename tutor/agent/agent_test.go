@@ -1,0 +1,213 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/learnplatform/platform/tutor"
+	"github.com/learnplatform/platform/tutor/agent/fakemodel"
+)
+
+// recorder is an AnswerWriter that keeps everything.
+type recorder struct {
+	mu       sync.Mutex
+	events   []string
+	text     strings.Builder
+	sources  []tutor.Passage
+	in, out  int64
+	notices  []string
+	progress []string
+}
+
+func (r *recorder) Progress(t string) { r.add("progress"); r.progress = append(r.progress, t) }
+func (r *recorder) Notice(level, title, msg string) {
+	r.add("notice")
+	r.notices = append(r.notices, msg)
+}
+func (r *recorder) Text(d string)          { r.add("text"); r.text.WriteString(d) }
+func (r *recorder) Source(p tutor.Passage) { r.add("source"); r.sources = append(r.sources, p) }
+func (r *recorder) Usage(in, out int64)    { r.in += in; r.out += out }
+func (r *recorder) add(kind string)        { r.mu.Lock(); r.events = append(r.events, kind); r.mu.Unlock() }
+
+// retriever serves fixed passages and remembers the queries, including
+// one passage above every stage it is asked for (which must be dropped).
+type retriever struct {
+	mu      sync.Mutex
+	queries []tutor.RetrievalQuery
+}
+
+func (f *retriever) Retrieve(_ context.Context, q tutor.RetrievalQuery) ([]tutor.Passage, error) {
+	f.mu.Lock()
+	f.queries = append(f.queries, q)
+	f.mu.Unlock()
+	return []tutor.Passage{
+		{Course: q.Course, Lesson: "values", LessonTitle: "Values", Stage: 1, Section: "Zero values", Anchor: "zero-values", Text: "The zero value of int is 0."},
+		{Course: q.Course, Lesson: "later", LessonTitle: "Later", Stage: q.MaxStage + 1, Section: "Secret", Anchor: "secret", Text: "SECRET later lesson"},
+	}, nil
+}
+
+var turn = tutor.Turn{
+	Caller:   tutor.Caller{UserID: "u1", Role: tutor.RoleStudent},
+	Course:   "go-basics",
+	MaxStage: 1,
+	Question: "what is the zero value of an int?",
+	History:  []tutor.Message{{Role: "user", Text: "hi"}, {Role: "assistant", Text: "Hello! What are you working on?"}},
+	Page:     &tutor.PageContext{URL: "https://learn.example.org/values", Title: "Values", Headings: []string{"Zero values"}},
+}
+
+func newModel(t *testing.T, choose func(fakemodel.Request) fakemodel.Script) (*Model, *fakemodel.Server, *retriever) {
+	t.Helper()
+	srv := fakemodel.New(choose)
+	t.Cleanup(srv.Close)
+	r := &retriever{}
+	m := NewModel(ModelConfig{BaseURL: srv.BaseURL(), APIKey: "sk-test", Name: "tutor-test", FirstTokenTimeout: 2 * time.Second, Timeout: 10 * time.Second, Retriever: r})
+	return m, srv, r
+}
+
+func TestModelStreamsText(t *testing.T) {
+	m, srv, r := newModel(t, func(fakemodel.Request) fakemodel.Script {
+		return fakemodel.Script{Steps: fakemodel.Words("What do you think happens when you declare an int without a value?", 0), PromptTokens: 120, CompletionTokens: 14}
+	})
+	var w recorder
+	if err := m.Respond(context.Background(), turn, &w); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.text.String(); got != "What do you think happens when you declare an int without a value?" {
+		t.Fatalf("text %q", got)
+	}
+	if w.in != 120 || w.out != 14 {
+		t.Fatalf("usage %d/%d", w.in, w.out)
+	}
+	if len(w.sources) != 1 || w.sources[0].Stage != 1 {
+		t.Fatalf("sources %+v (a passage above the stage must be dropped)", w.sources)
+	}
+	if q := r.queries[0]; q.MaxStage != 1 || q.Course != "go-basics" {
+		t.Fatalf("query %+v", q)
+	}
+	req := srv.Requests()[0]
+	if req.Model != "tutor-test" || !req.Stream || req.Authorization != "Bearer sk-test" || req.StreamOptions == nil || !req.StreamOptions.IncludeUsage {
+		t.Fatalf("request %+v", req)
+	}
+	if req.Messages[0].Role != "system" || !strings.Contains(req.Text(0), "Socratic") {
+		t.Fatalf("first message is not the Socratic prompt: %s", req.Text(0))
+	}
+	ctx := req.Text(1)
+	for _, want := range []string{"https://learn.example.org/values", "Zero values", "The zero value of int is 0."} {
+		if !strings.Contains(ctx, want) {
+			t.Fatalf("context message lacks %q:\n%s", want, ctx)
+		}
+	}
+	if strings.Contains(ctx, "SECRET") {
+		t.Fatal("material above the learner's stage reached the model")
+	}
+	if n := len(req.Messages); req.Messages[n-1].Role != "user" || req.LastUser() != turn.Question || req.Messages[n-2].Role != "assistant" {
+		t.Fatalf("history not in order: %+v", req.Messages)
+	}
+	if len(req.Tools) != 1 || !strings.Contains(string(req.Tools[0]), searchTool) {
+		t.Fatalf("tools %s", req.Tools)
+	}
+}
+
+func TestModelRunsSearchToolCalls(t *testing.T) {
+	m, srv, r := newModel(t, func(req fakemodel.Request) fakemodel.Script {
+		last := req.Messages[len(req.Messages)-1]
+		if last.Role == "tool" {
+			return fakemodel.Script{Steps: fakemodel.Words("The lesson says ints start at 0. Why might that be useful?", 0)}
+		}
+		return fakemodel.Script{Steps: []fakemodel.Step{
+			{Text: "Let me look that up. "},
+			{Tool: &fakemodel.ToolCall{ID: "call_1", Name: searchTool, Arguments: `{"query":"zero value int"}`}},
+		}}
+	})
+	var w recorder
+	if err := m.Respond(context.Background(), turn, &w); err != nil {
+		t.Fatal(err)
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d model calls, want 2", len(reqs))
+	}
+	second := reqs[1]
+	n := len(second.Messages)
+	if second.Messages[n-2].Role != "assistant" || !strings.Contains(string(second.Messages[n-2].ToolCalls), `"call_1"`) ||
+		second.Messages[n-1].Role != "tool" || second.Messages[n-1].ToolCallID != "call_1" {
+		t.Fatalf("tool round trip: %+v", second.Messages[n-2:])
+	}
+	if res := second.Text(n - 1); !strings.Contains(res, "The zero value of int is 0.") || strings.Contains(res, "SECRET") {
+		t.Fatalf("tool result %q", res)
+	}
+	if q := r.queries[1]; q.Text != "zero value int" || q.MaxStage != 1 {
+		t.Fatalf("tool query %+v", q)
+	}
+	if got := w.text.String(); got != "Let me look that up. The lesson says ints start at 0. Why might that be useful?" {
+		t.Fatalf("text %q", got)
+	}
+}
+
+func TestModelFailuresAreErrors(t *testing.T) {
+	cases := map[string]fakemodel.Script{
+		"mid-stream break": {Steps: []fakemodel.Step{{Text: "Half an "}, {Text: "answer", Delay: 10 * time.Millisecond}, {Break: true}}},
+		"error event":      {Steps: []fakemodel.Step{{Text: "Half an answer"}, {ErrorEvent: "overloaded"}}},
+		"http 500":         {Status: 500},
+		"http 429":         {Status: 429},
+	}
+	for name, sc := range cases {
+		t.Run(name, func(t *testing.T) {
+			m, _, _ := newModel(t, func(fakemodel.Request) fakemodel.Script { return sc })
+			var w recorder
+			err := m.Respond(context.Background(), turn, &w)
+			if err == nil {
+				t.Fatalf("no error; text %q", w.text.String())
+			}
+		})
+	}
+}
+
+func TestModelSlowFirstTokenTimesOut(t *testing.T) {
+	m, _, _ := newModel(t, func(fakemodel.Request) fakemodel.Script {
+		return fakemodel.Script{Steps: []fakemodel.Step{{Delay: 5 * time.Second, Text: "too late"}}}
+	})
+	m.cfg.FirstTokenTimeout = 300 * time.Millisecond
+	start := time.Now()
+	var w recorder
+	err := m.Respond(context.Background(), turn, &w)
+	if !errors.Is(err, ErrFirstTokenTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("gave up after %s", d)
+	}
+	// A slow but steady model is fine: only the first token is timed.
+	m2, _, _ := newModel(t, func(fakemodel.Request) fakemodel.Script {
+		return fakemodel.Script{Steps: append([]fakemodel.Step{{Delay: 100 * time.Millisecond, Text: "Slow "}}, fakemodel.Words("but steady answer", 150*time.Millisecond)...)}
+	})
+	m2.cfg.FirstTokenTimeout = 300 * time.Millisecond
+	var w2 recorder
+	if err := m2.Respond(context.Background(), turn, &w2); err != nil || w2.text.String() != "Slow but steady answer" {
+		t.Fatalf("%v %q", err, w2.text.String())
+	}
+}
+
+func TestMaterialModeSaysSo(t *testing.T) {
+	var w recorder
+	if err := (Material{Retriever: &retriever{}}).Respond(context.Background(), turn, &w); err != nil {
+		t.Fatal(err)
+	}
+	if w.events[0] != "notice" || !strings.Contains(w.notices[0], "No language model is configured") {
+		t.Fatalf("the first event must be the no-model notice: %v %v", w.events, w.notices)
+	}
+	text := w.text.String()
+	if !strings.Contains(text, "> The zero value of int is 0.") || strings.Contains(text, "SECRET") || !strings.Contains(text, "in your own words") {
+		t.Fatalf("text:\n%s", text)
+	}
+	var none recorder
+	noCourse := turn
+	noCourse.Course, noCourse.MaxStage = "", 0
+	if err := (Material{Retriever: &retriever{}}).Respond(context.Background(), noCourse, &none); err != nil || !strings.Contains(none.text.String(), "not about a course") {
+		t.Fatalf("%v %q", err, none.text.String())
+	}
+}
