@@ -57,6 +57,7 @@ test-integration:
 
 bench: ## benchmarks, each printing its figures and ratios against a floor measured in the same run
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./kit/token/
+	$(GO) test -run '^$$' -bench SignIn -benchtime 60x ./e2e/edge/
 
 lint: ## go vet and gofmt on every module
 	$(GO) vet $(addprefix ./,$(addsuffix /...,$(MODULES)))

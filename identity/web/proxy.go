@@ -75,12 +75,33 @@ func (h *Handler) newProxy() http.Handler {
 		}
 		if lower == "/self-service/logout" || lower == "/self-service/logout/api" {
 			ex.logout = true
-			if s, err := h.opts.Kratos.Whoami(r.Context(), r.Header.Get("Cookie"), ""); err == nil {
-				ex.session = s
-			}
+			ex.session = h.whoIsLeaving(r)
 		}
 		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
 	})
+}
+
+// whoIsLeaving finds the session a sign-out ends: the browser's cookie, or
+// a native app's session token in the body (put back for Kratos).
+func (h *Handler) whoIsLeaving(r *http.Request) *kratos.Session {
+	token := ""
+	if r.Method == http.MethodDelete && r.Body != nil {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var b struct {
+			SessionToken string `json:"session_token"`
+		}
+		_ = json.Unmarshal(body, &b)
+		token = b.SessionToken
+	}
+	s, err := h.opts.Kratos.Whoami(r.Context(), r.Header.Get("Cookie"), token)
+	if err != nil {
+		return nil
+	}
+	return s
 }
 
 // flowPosts are the flow submissions the edge reads before Kratos does:
