@@ -390,3 +390,39 @@ func TestMissingEmailIsAskedFor(t *testing.T) {
 		t.Fatalf("identities holding the link: %+v", found)
 	}
 }
+
+// A provider account with the email of an existing password account does
+// not make a second account, nor is it linked on the email's word alone:
+// Kratos asks for the account's password first, then links it.
+func TestSameEmailLinksOnlyAfterPassword(t *testing.T) {
+	email := e2etest.UniqueEmail("existing")
+	e2etest.NewClient(t).Register(email, e2etest.StrongPassword, "Existing User")
+	userID := lookup(t, email)[0].ID
+	u := newUser(true)
+	u.Email = email
+	idp.SetUser(u)
+
+	c := e2etest.NewClient(t)
+	at, page := signInWith(t, c, viaGoogle)
+	if !strings.Contains(at, "/login?flow=") || !strings.Contains(string(page.Body), `data-id="1010016"`) {
+		t.Fatalf("want the login page asking to confirm with the password, got %d at %s:\n%s", page.Status, at, page.Body)
+	}
+	if n := len(lookup(t, email)); n != 1 {
+		t.Fatalf("%d identities with %s", n, email)
+	}
+	if links := withCredentials(t, userID).oidcLinks(); len(links) != 0 {
+		t.Fatalf("linked before the password was given: %v", links)
+	}
+	f := e2etest.PageForm(t, page, "password")
+	if f == nil {
+		t.Fatalf("no password form:\n%s", page.Body)
+	}
+	at, page = c.FollowFrom(at, c.Press(f, "method", "password", url.Values{"password": {e2etest.StrongPassword}}))
+	welcome(t, at, page, email, "Existing User", "")
+	if whoami(t, c) != userID {
+		t.Fatal("signed into another identity")
+	}
+	if links := withCredentials(t, userID).oidcLinks(); len(links) != 1 || links[0] != viaGoogle+":"+u.Subject {
+		t.Fatalf("after the password, oidc identifiers %v", links)
+	}
+}
