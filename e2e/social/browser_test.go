@@ -12,7 +12,8 @@ import (
 // In headless Chromium: the hosted login page shows one social button per
 // configured provider, labelled with the provider's label, in the social
 // row; clicking one signs in through the provider and lands on the welcome
-// page with the mapped name and the verified email.
+// page with the mapped name and the verified email; settings then offer to
+// link the other provider.
 func TestSocialButtonsInBrowser(t *testing.T) {
 	st := e2etest.Need(t)
 	b := e2etest.NewBrowser(t)
@@ -43,4 +44,20 @@ func TestSocialButtonsInBrowser(t *testing.T) {
 		t.Fatalf("welcome shows %q, %q, verified %q", email, name, verified)
 	}
 	b.Shot("welcome-after-social")
+
+	// Settings: the linked-methods card offers the other provider; the
+	// account's only way in is not offered for unlinking.
+	b.Do("open settings",
+		chromedp.Navigate(edge+"/settings"),
+		chromedp.WaitVisible(chromedp.CSS(`form.form-oidc .actions.social button`)),
+	)
+	b.Shot("settings-after-social")
+	if title := b.Text("form.form-oidc h2"); title != "Linked sign-in methods" {
+		t.Fatalf("settings oidc form title %q", title)
+	}
+	buttons = e2etest.Eval[[]string](b,
+		`[...document.querySelectorAll('form.form-oidc button')].map(e => e.name + '=' + e.value + '=' + e.textContent.trim())`)
+	if want := []string{"link=" + viaGitHub + "=Link " + labels[viaGitHub]}; strings.Join(buttons, "|") != strings.Join(want, "|") {
+		t.Fatalf("settings social buttons %q, want %q", buttons, want)
+	}
 }
