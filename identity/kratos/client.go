@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -330,7 +332,11 @@ func (c *Client) Error(ctx context.Context, id string) (*FlowError, error) {
 	return out, nil
 }
 
-// LinkedMethods lists the identity's credentials (password, oidc providers).
+// LinkedMethods lists the ways the identity can sign in: "Password" when a
+// password is set (Kratos keeps a password credential without a hash for
+// social-only accounts), and one "Social sign-in: <provider>" per linked
+// provider, sorted. Other credential kinds (the code method) are not
+// sign-in methods of their own here.
 func (c *Client) LinkedMethods(ctx context.Context, identityID string) ([]string, error) {
 	id, res, err := c.admin.IdentityAPI.GetIdentity(ctx, identityID).IncludeCredential([]string{"oidc", "password"}).Execute()
 	if err := classify(res, err); err != nil {
@@ -343,18 +349,22 @@ func (c *Client) LinkedMethods(ctx context.Context, identityID string) ([]string
 	for typ, cred := range *id.Credentials {
 		switch typ {
 		case "password":
-			out = append(out, "Password")
+			if hashed, _ := cred.Config["hashed_password"].(string); hashed != "" {
+				out = append(out, "Password")
+			}
 		case "oidc":
-			for _, ident := range cred.Identifiers {
-				if provider, _, ok := strings.Cut(ident, ":"); ok {
-					out = append(out, "Social sign-in: "+provider)
+			providers, _ := cred.Config["providers"].([]any)
+			for _, p := range providers {
+				if m, ok := p.(map[string]any); ok {
+					if name, _ := m["provider"].(string); name != "" {
+						out = append(out, "Social sign-in: "+name)
+					}
 				}
 			}
-		default:
-			out = append(out, typ)
 		}
 	}
-	return out, nil
+	sort.Strings(out)
+	return slices.Compact(out), nil
 }
 
 type cookieKey struct{}
