@@ -26,7 +26,7 @@ func TestEveryEventTypeOnce(t *testing.T) {
 	// verification.sent, verification.completed
 	f := c.NewAPIFlow("verification")
 	c.Do("POST", "/self-service/verification?flow="+f.ID, map[string]any{"method": "code", "email": email})
-	code := e2etest.MailCode(t, email, "verify your email", since)
+	code := e2etest.MailCodeFor(t, email, "verify your email", since, f.ID)
 	c.Do("POST", "/self-service/verification?flow="+f.ID, map[string]any{"method": "code", "code": code})
 	// login.failed, login.succeeded
 	login(t, c, email, wrongPassword)

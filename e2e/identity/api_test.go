@@ -132,7 +132,7 @@ func TestVerificationByCodeAPIFlow(t *testing.T) {
 	if res.Status != 200 {
 		t.Fatalf("send code: %d %s", res.Status, res.Body)
 	}
-	code := e2etest.MailCode(t, email, "verify your email", since)
+	code := e2etest.MailCodeFor(t, email, "verify your email", since, f.ID)
 	res = c.Do("POST", "/self-service/verification?flow="+f.ID, map[string]any{"method": "code", "code": "000000"})
 	var bad e2etest.Flow
 	res.JSON(t, &bad)

@@ -75,7 +75,8 @@ func TestBrowserJourney(t *testing.T) {
 		t.Fatalf("after registration: %s", b.Location())
 	}
 	b.Shot("verification-code")
-	code := e2etest.MailCode(t, email, "verify your email", sent)
+	flowID := strings.TrimPrefix(b.Location()[strings.Index(b.Location(), "flow="):], "flow=")
+	code := e2etest.MailCodeFor(t, email, "verify your email", sent, flowID)
 	b.Do("enter the wrong code",
 		chromedp.SendKeys(chromedp.CSS(`input[name="code"]`), "000000"),
 	)

@@ -172,11 +172,14 @@ func VerifiedUser(t testing.TB, email, password, name string) string {
 	if res := c.Do("POST", "/self-service/verification?flow="+f.ID, map[string]any{"method": "code", "email": email}); res.Status != 200 {
 		t.Fatalf("send code: %d %s", res.Status, res.Body)
 	}
-	code := MailCode(t, email, "verify your email", since)
-	if res := c.Do("POST", "/self-service/verification?flow="+f.ID, map[string]any{"method": "code", "code": code}); res.Status != 200 {
-		t.Fatalf("verify: %d %s", res.Status, res.Body)
+	code := MailCodeFor(t, email, "verify your email", since, f.ID)
+	res := c.Do("POST", "/self-service/verification?flow="+f.ID, map[string]any{"method": "code", "code": code})
+	var done Flow
+	res.JSON(t, &done)
+	if res.Status != 200 || done.State != "passed_challenge" {
+		t.Fatalf("verify: %d state %q", res.Status, done.State)
 	}
-	res := c.Do("GET", "/sessions/whoami", nil, "X-Session-Token", token)
+	res = c.Do("GET", "/sessions/whoami", nil, "X-Session-Token", token)
 	var s struct {
 		Identity struct {
 			ID string `json:"id"`
