@@ -144,7 +144,7 @@ func contains(list []string, s string) bool {
 // Stage access: material above the learner's unlocked stage never comes
 // back; completing a stage unlocks the next.
 func TestStagesLimitTheMaterial(t *testing.T) {
-	l := e2etest.NewLearner(t, "")
+	l := ck.Verified(t, "")
 	c := ck.For(t, l)
 	res := c.Do(t, ck.Create("How does a switch statement fall through?", metadata()))
 	if res.Status != 200 {
@@ -306,7 +306,7 @@ func listThreads(t *testing.T, c *ck.Client) []any {
 
 // 100 messages at once from many connections: exactly 20 pass.
 func TestRateLimitIsExactUnderConcurrency(t *testing.T) {
-	l := e2etest.NewLearner(t, "")
+	l := ck.Verified(t, "")
 	c := ck.For(t, l)
 	id := c.Do(t, ck.Create("What is a constant?", metadata())).ThreadID(t) // message 1
 	c.HTTP = &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxConnsPerHost: 0, MaxIdleConnsPerHost: 100}}
@@ -618,7 +618,7 @@ func TestUsageReport(t *testing.T) {
 
 // Threads go 30 days after the enrollment ended; the job is idempotent.
 func TestRetentionDeletesThreadsOfEndedEnrollments(t *testing.T) {
-	l := e2etest.NewLearner(t, "")
+	l := ck.Verified(t, "")
 	c := ck.For(t, l)
 	id := c.Do(t, ck.Create("What is a constant?", metadata())).ThreadID(t)
 	pool := db(t)

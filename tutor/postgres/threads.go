@@ -66,84 +66,150 @@ func nullableInt(i int) *int {
 	return &i
 }
 
-// CreateThread implements tutor.ThreadStore.
-func (db *DB) CreateThread(ctx context.Context, th tutor.Thread, items []tutor.Item, quota *tutor.Quota) (tutor.QuotaState, error) {
-	var qs tutor.QuotaState
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		var err error
-		if qs, err = count(ctx, tx, th.UserID, quota); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO tutor_threads (id, user_id, title, status, course, lesson, stage, created_at, updated_at)
-			VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, $7)`,
-			th.ID, th.UserID, nullable(th.Title), nullable(th.Course), nullable(th.Lesson), nullableInt(th.Stage), th.CreatedAt)
+// The message quota: a transaction-scoped advisory lock per user makes
+// counting and inserting one step for concurrent requests on any
+// connection. The lock is its own statement, so the statement after it
+// takes its snapshot once earlier holders have committed (READ COMMITTED).
+// Both run in one pipelined batch, one implicit transaction: one round
+// trip per message. A limit below zero means exempt (nothing counted).
+const lockQuota = `SELECT pg_advisory_xact_lock(hashtextextended('tutor-quota:' || $1, 0))`
+
+// quotaCTEs count the window ($2 user, $4 limit, $5 window seconds) and
+// insert the message's quota row when there is room.
+const quotaCTEs = `
+	w AS (
+		SELECT count(*) AS used, min(sent_at) AS oldest FROM tutor_message_quota
+		WHERE $4::int >= 0 AND user_id = $2::text AND sent_at > clock_timestamp() - $5::float8 * interval '1 second'
+	), q AS (
+		INSERT INTO tutor_message_quota (user_id, sent_at)
+		SELECT $2::text, clock_timestamp() FROM w WHERE $4::int >= 0 AND w.used < $4 %s
+		RETURNING sent_at
+	)`
+
+// itemRows unnests items given as arrays $6..$11 for thread $1.
+const itemRows = `SELECT i.id, $1::text, i.type, i.status, i.created_at, i.sources, i.payload
+	FROM unnest($6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::jsonb[], $11::jsonb[])
+	  AS i(id, type, status, created_at, sources, payload)`
+
+var createThreadSQL = `WITH` + fmt.Sprintf(quotaCTEs, "") + `, th AS (
+		INSERT INTO tutor_threads (id, user_id, title, status, course, lesson, stage, created_at, updated_at)
+		SELECT $1::text, $2::text, $12::text, 'active', $13::text, $14::text, $15::int, $3::timestamptz, $3::timestamptz WHERE $4::int < 0 OR EXISTS (SELECT 1 FROM q)
+		RETURNING id
+	), ins AS (
+		INSERT INTO tutor_items (id, thread_id, type, status, created_at, sources, payload)
+		` + itemRows + ` WHERE EXISTS (SELECT 1 FROM th)
+		RETURNING 1
+	)
+	SELECT true, w.used, coalesce(w.oldest, (SELECT sent_at FROM q)), EXISTS (SELECT 1 FROM q), (SELECT count(*) FROM ins) FROM w`
+
+var addItemsSQL = `WITH owner AS (
+		SELECT id FROM tutor_threads WHERE id = $1 AND user_id = $2
+	),` + fmt.Sprintf(quotaCTEs, "AND EXISTS (SELECT 1 FROM owner)") + `, ins AS (
+		INSERT INTO tutor_items (id, thread_id, type, status, created_at, sources, payload)
+		` + itemRows + ` WHERE EXISTS (SELECT 1 FROM owner) AND ($4 < 0 OR EXISTS (SELECT 1 FROM q))
+		RETURNING 1
+	), upd AS (
+		UPDATE tutor_threads SET updated_at = greatest(updated_at, $3::timestamptz) WHERE id = $1 AND EXISTS (SELECT 1 FROM ins)
+	)
+	SELECT EXISTS (SELECT 1 FROM owner), w.used, coalesce(w.oldest, (SELECT sent_at FROM q)), EXISTS (SELECT 1 FROM q), (SELECT count(*) FROM ins) FROM w`
+
+// itemArrays turns items into the arrays of itemRows.
+func itemArrays(items []tutor.Item) ([]any, error) {
+	n := len(items)
+	ids, types, statuses := make([]string, n), make([]string, n), make([]string, n)
+	ats := make([]time.Time, n)
+	sources, payloads := make([]string, n), make([]string, n)
+	for i, it := range items {
+		src, err := json.Marshal(nonNil(it.Sources))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return insertItems(ctx, tx, items)
-	})
-	return qs, err
+		ids[i], types[i], ats[i], sources[i], payloads[i] = it.ID, it.Type, it.CreatedAt, string(src), string(it.Payload)
+		statuses[i] = it.Status
+		if statuses[i] == "" {
+			statuses[i] = tutor.ItemDone
+		}
+	}
+	return []any{ids, types, statuses, ats, sources, payloads}, nil
 }
 
-// AddItems implements tutor.ThreadStore.
-func (db *DB) AddItems(ctx context.Context, userID, threadID string, items []tutor.Item, quota *tutor.Quota) (tutor.QuotaState, error) {
-	var qs tutor.QuotaState
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		// Ownership first: another user's thread must not cost a message.
-		tag, err := tx.Exec(ctx, `UPDATE tutor_threads SET updated_at = greatest(updated_at, $3) WHERE id = $1 AND user_id = $2`,
-			threadID, userID, db.now())
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return notFound("thread", threadID)
-		}
-		if qs, err = count(ctx, tx, userID, quota); err != nil {
-			return err
-		}
-		return insertItems(ctx, tx, items)
-	})
-	return qs, err
-}
-
-// count takes one message of the user's quota inside tx, or fails with a
-// *tutor.RateLimitError. A transaction-scoped advisory lock per user makes
-// the count and the insert one step for concurrent requests on any
-// connection; each statement after the lock sees what earlier holders
-// committed (READ COMMITTED takes a new snapshot per statement).
-func count(ctx context.Context, tx pgx.Tx, userID string, quota *tutor.Quota) (tutor.QuotaState, error) {
-	if quota == nil {
-		return tutor.QuotaState{Exempt: true}, nil
+// countedInsert runs the lock (for a counted quota) and sql in one batch,
+// and reads the quota outcome.
+func (db *DB) countedInsert(ctx context.Context, sql string, userID string, quota *tutor.Quota, args []any) (owned bool, qs tutor.QuotaState, err error) {
+	b := &pgx.Batch{}
+	if quota != nil {
+		b.Queue(lockQuota, userID)
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('tutor-quota:' || $1, 0))`, userID); err != nil {
-		return tutor.QuotaState{}, err
+	b.Queue(sql, args...)
+	br := db.pool.SendBatch(ctx, b)
+	defer func() {
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23503" { // the thread was deleted meanwhile
+			err = tutor.Errorf(tutor.ENOTFOUND, "the thread was deleted")
+		}
+	}()
+	if quota != nil {
+		if _, err = br.Exec(); err != nil {
+			return false, qs, err
+		}
 	}
-	var used int
+	var used, inserted int
 	var oldest *time.Time
-	var inserted bool
-	err := tx.QueryRow(ctx, `
-		WITH w AS (
-			SELECT count(*) AS used, min(sent_at) AS oldest
-			FROM tutor_message_quota WHERE user_id = $1 AND sent_at > clock_timestamp() - $3::float8 * interval '1 second'
-		), ins AS (
-			INSERT INTO tutor_message_quota (user_id, sent_at)
-			SELECT $1, clock_timestamp() FROM w WHERE w.used < $2
-			RETURNING sent_at
-		)
-		SELECT w.used, coalesce(w.oldest, (SELECT sent_at FROM ins)), EXISTS (SELECT 1 FROM ins) FROM w`,
-		userID, quota.Limit, quota.Window.Seconds()).Scan(&used, &oldest, &inserted)
-	if err != nil {
-		return tutor.QuotaState{}, err
+	var counted bool
+	if err = br.QueryRow().Scan(&owned, &used, &oldest, &counted, &inserted); err != nil {
+		return false, qs, err
 	}
-	qs := tutor.QuotaState{Limit: quota.Limit}
+	if quota == nil {
+		return owned, tutor.QuotaState{Exempt: true}, nil
+	}
+	qs = tutor.QuotaState{Limit: quota.Limit}
 	if oldest != nil {
 		qs.ResetsAt = oldest.Add(quota.Window)
 	}
-	if !inserted {
-		return qs, &tutor.RateLimitError{Quota: qs}
+	if owned && !counted {
+		return owned, qs, &tutor.RateLimitError{Quota: qs}
 	}
 	qs.Remaining = max(quota.Limit-used-1, 0)
-	return qs, nil
+	return owned, qs, nil
+}
+
+func quotaArgs(quota *tutor.Quota) (limit int, window float64) {
+	if quota == nil {
+		return -1, 0
+	}
+	return quota.Limit, quota.Window.Seconds()
+}
+
+// CreateThread implements tutor.ThreadStore in one round trip.
+func (db *DB) CreateThread(ctx context.Context, th tutor.Thread, items []tutor.Item, quota *tutor.Quota) (tutor.QuotaState, error) {
+	arrays, err := itemArrays(items)
+	if err != nil {
+		return tutor.QuotaState{}, err
+	}
+	limit, window := quotaArgs(quota)
+	args := append([]any{th.ID, th.UserID, th.CreatedAt, limit, window}, arrays...)
+	args = append(args, nullable(th.Title), nullable(th.Course), nullable(th.Lesson), nullableInt(th.Stage))
+	_, qs, err := db.countedInsert(ctx, createThreadSQL, th.UserID, quota, args)
+	return qs, err
+}
+
+// AddItems implements tutor.ThreadStore in one round trip. Another user's
+// thread is ENOTFOUND and costs no message.
+func (db *DB) AddItems(ctx context.Context, userID, threadID string, items []tutor.Item, quota *tutor.Quota) (tutor.QuotaState, error) {
+	arrays, err := itemArrays(items)
+	if err != nil {
+		return tutor.QuotaState{}, err
+	}
+	limit, window := quotaArgs(quota)
+	args := append([]any{threadID, userID, db.now(), limit, window}, arrays...)
+	owned, qs, err := db.countedInsert(ctx, addItemsSQL, userID, quota, args)
+	if err == nil && !owned {
+		return qs, notFound("thread", threadID)
+	}
+	return qs, err
 }
 
 // QuotaState implements tutor.ThreadStore.
@@ -160,15 +226,6 @@ func (db *DB) QuotaState(ctx context.Context, userID string, quota tutor.Quota) 
 		qs.ResetsAt = oldest.Add(quota.Window)
 	}
 	return qs, nil
-}
-
-func insertItems(ctx context.Context, tx pgx.Tx, items []tutor.Item) error {
-	for _, it := range items {
-		if err := insertItem(ctx, tx, it); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 type execer interface {

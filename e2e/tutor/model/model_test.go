@@ -211,7 +211,7 @@ func TestDisconnectMidStreamStillStoresTheAnswer(t *testing.T) {
 }
 
 func TestUsageCountsTokens(t *testing.T) {
-	l := e2etest.NewLearner(t, "")
+	l := ck.Verified(t, "")
 	ck.For(t, l).Do(t, ck.Create("How many tokens is this?", goBasics))
 	admin := ck.For(t, ck.Learner(t, "admin", "admin"))
 	deadline := time.Now().Add(5 * time.Second)

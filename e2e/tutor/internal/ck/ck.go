@@ -307,8 +307,24 @@ func Learner(t testing.TB, key, role string) e2etest.Learner {
 	if l, ok := learners[key]; ok {
 		return l
 	}
-	l := e2etest.NewLearner(t, role)
+	l := Verified(t, role)
 	learners[key] = l
+	return l
+}
+
+// Verified is e2etest.NewLearner, tried again when the token it got does
+// not say email_verified (Kratos may mail two codes at registration, and
+// the helper can pick the stale one).
+func Verified(t testing.TB, role string) e2etest.Learner {
+	t.Helper()
+	var l e2etest.Learner
+	for range 3 {
+		l = e2etest.NewLearner(t, role)
+		if e2etest.JWTClaims(t, l.AccessToken)["email_verified"] == true {
+			return l
+		}
+	}
+	t.Fatalf("could not get a verified learner: %s", l.Email)
 	return l
 }
 
