@@ -392,3 +392,9 @@ func (t CookieTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return base.RoundTrip(r)
 }
+
+// NewAPISettingsFlow starts a settings flow for a native app's session.
+func (c *Client) NewAPISettingsFlow(ctx context.Context, sessionToken string) (*Flow, error) {
+	f, res, err := c.public.FrontendAPI.CreateNativeSettingsFlow(ctx).XSessionToken(sessionToken).Execute()
+	return toFlow(Settings, f, res, err)
+}

@@ -147,6 +147,8 @@ func (h *Handler) observe(res *http.Response) error {
 	case ex.login != nil:
 		applyRemember(res, ex)
 		h.afterLogin(ctx, res, ex)
+	case ex.kind == kratos.Settings:
+		h.passwordChanged(res, ex)
 	case ex.logout:
 		if ex.session != nil && res.StatusCode < 400 {
 			h.record(ctx, identity.Event{Type: identity.EventLogout, IdentityID: ex.session.IdentityID,
@@ -176,6 +178,7 @@ func (h *Handler) afterLogin(ctx context.Context, res *http.Response, ex *exchan
 		if err := h.opts.Lockouts.Succeeded(ctx, a.identifier); err != nil {
 			h.opts.Logger.Error("lockout reset", "error", err)
 		}
+		h.stalePassword(ctx, res, ex)
 		cookie := sessionCookie(res)
 		go func() { // who signed in, without holding up the answer
 			id := identityID

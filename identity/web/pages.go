@@ -132,10 +132,16 @@ func (h *Handler) showFlow(w http.ResponseWriter, r *http.Request, status int, f
 			recovered := len(s.Methods) > 0 && !slices.ContainsFunc(s.Methods, func(m string) bool {
 				return !slices.Contains(recoveryMethods, m)
 			})
-			if recovered && !f.HasMessage(1050001) {
+			outdated := mustChangePassword(r)
+			if (recovered || outdated) && !f.HasMessage(1050001) {
 				d.Title = "Choose a new password"
 				d.Forms = slices.DeleteFunc(d.Forms, func(fm form) bool { return fm.Group != "password" })
 				d.Links = nil
+				d.Methods = nil
+				if outdated {
+					d.Notices = append([]kratos.Text{{ID: MsgPasswordOutdated, Type: "info",
+						Text: "Your password does not meet the current password rules. Choose a new one to continue."}}, d.Notices...)
+				}
 			}
 		}
 	}
@@ -185,6 +191,10 @@ func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) welcome(w http.ResponseWriter, r *http.Request) {
+	if mustChangePassword(r) {
+		http.Redirect(w, r, "/settings", http.StatusSeeOther)
+		return
+	}
 	cookie := r.Header.Get("Cookie")
 	s, err := h.opts.Kratos.Whoami(r.Context(), cookie, "")
 	if err != nil {

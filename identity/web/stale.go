@@ -1,0 +1,111 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/learnplatform/platform/identity/kratos"
+)
+
+// A password that was set before the current policy (imported from the
+// legacy system, or chosen under an older profile) still signs in: Kratos
+// checks it against its hash only. The edge, which sees the password on its
+// way in, checks it against the policy at every successful sign-in; when it
+// falls short the user is sent to set a new one before continuing.
+//
+// Browsers: the sign-in's redirect goes to /settings instead, and the
+// original destination waits in ChangePasswordCookie; the settings page asks
+// for a new password only, and once it is saved the browser continues to
+// that destination. Native apps: the answer gains "password_change_required"
+// and a continue_with item pointing at a settings flow for the new session.
+
+// ChangePasswordCookie marks a browser that must choose a new password;
+// its value is where the sign-in was headed.
+const ChangePasswordCookie = "lp_change_password"
+
+// MsgPasswordOutdated tells the user why they are asked for a new password.
+const MsgPasswordOutdated int64 = 4000962
+
+// stalePassword redirects a browser's successful sign-in, or annotates a
+// native app's, when the submitted password falls short of the policy.
+func (h *Handler) stalePassword(ctx context.Context, res *http.Response, ex *exchange) {
+	if ex.sub.password == nil || len(h.opts.Password.Check(*ex.sub.password)) == 0 {
+		return
+	}
+	if sessionCookie(res) != "" {
+		next := res.Header.Get("Location")
+		if next == "" {
+			next = h.self("/welcome")
+		}
+		res.Header.Add("Set-Cookie", (&http.Cookie{Name: ChangePasswordCookie, Value: url.QueryEscape(next), Path: "/",
+			HttpOnly: true, Secure: h.opts.PublicURL.Scheme == "https", SameSite: http.SameSiteLaxMode}).String())
+		res.Header.Set("Location", "/settings")
+		res.StatusCode = http.StatusSeeOther
+		return
+	}
+	// A native app: add where to go next to Kratos' JSON answer.
+	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	res.Body.Close()
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil || res.StatusCode != http.StatusOK {
+		return
+	}
+	var out map[string]any
+	if json.Unmarshal(body, &out) != nil {
+		return
+	}
+	token, _ := out["session_token"].(string)
+	if token == "" {
+		return
+	}
+	item := map[string]any{"action": "show_settings_ui"}
+	if created, err := h.opts.Kratos.NewAPISettingsFlow(ctx, token); err == nil {
+		item["flow"] = map[string]any{"id": created.ID, "url": h.self("/settings") + "?flow=" + created.ID}
+	}
+	cw, _ := out["continue_with"].([]any)
+	out["continue_with"] = append(cw, item)
+	out["password_change_required"] = true
+	b, err := json.Marshal(out)
+	if err != nil {
+		return
+	}
+	res.Body = io.NopCloser(bytes.NewReader(b))
+	res.ContentLength = int64(len(b))
+	res.Header.Set("Content-Length", strconv.Itoa(len(b)))
+}
+
+// passwordChanged sends a browser that had to change its password on to
+// where its sign-in was headed, once the new password is saved.
+func (h *Handler) passwordChanged(res *http.Response, ex *exchange) {
+	c, err := res.Request.Cookie(ChangePasswordCookie)
+	if err != nil || ex.sub.method != "password" || res.StatusCode != http.StatusSeeOther {
+		return
+	}
+	loc, err := url.Parse(res.Header.Get("Location"))
+	if err != nil || loc.Query().Get("flow") == "" {
+		return
+	}
+	f, err := h.opts.Kratos.Flow(res.Request.Context(), kratos.Settings, loc.Query().Get("flow"), res.Request.Header.Get("Cookie"), "")
+	if err != nil || !f.HasMessage(1050001) { // saved?
+		return
+	}
+	next, err := url.QueryUnescape(c.Value)
+	if _, ok := h.returnTo(next); err != nil || !ok {
+		next = "/welcome"
+	}
+	res.Header.Add("Set-Cookie", (&http.Cookie{Name: ChangePasswordCookie, Path: "/", MaxAge: -1}).String())
+	res.Header.Set("Location", next)
+}
+
+// mustChangePassword reports whether the browser has to choose a new
+// password before anything else.
+func mustChangePassword(r *http.Request) bool {
+	_, err := r.Cookie(ChangePasswordCookie)
+	return err == nil
+}
+
