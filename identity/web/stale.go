@@ -108,4 +108,3 @@ func mustChangePassword(r *http.Request) bool {
 	_, err := r.Cookie(ChangePasswordCookie)
 	return err == nil
 }
-
