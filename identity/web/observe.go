@@ -94,10 +94,12 @@ func (h *Handler) guardLogin(w http.ResponseWriter, r *http.Request, ex *exchang
 	var code, reason string
 	switch {
 	case !lockedUntil.IsZero():
+		h.metrics.signIns.WithLabelValues("refused_locked").Inc()
 		until, code, reason = lockedUntil, "account_locked", "locked"
 		msg = kratos.Text{ID: MsgLocked, Type: "error",
 			Text: fmt.Sprintf("Account temporarily locked. Try again in %d minutes.", minutesLeft(lockedUntil, now))}
 	case !ipBlockedUntil.IsZero():
+		h.metrics.signIns.WithLabelValues("refused_throttled").Inc()
 		until, code, reason = ipBlockedUntil, "too_many_attempts", "address_throttled"
 		msg = kratos.Text{ID: MsgThrottled, Type: "error",
 			Text: fmt.Sprintf("Too many failed sign-ins from your network. Try again in %d minutes.", minutesLeft(ipBlockedUntil, now))}
@@ -175,6 +177,7 @@ func (h *Handler) afterLogin(ctx context.Context, res *http.Response, ex *exchan
 	ok, failed, identityID := h.loginOutcome(ctx, res, ex)
 	switch {
 	case ok:
+		h.metrics.signIns.WithLabelValues("succeeded").Inc()
 		if err := h.opts.Lockouts.Succeeded(ctx, a.identifier); err != nil {
 			h.opts.Logger.Error("lockout reset", "error", err)
 		}
@@ -191,6 +194,7 @@ func (h *Handler) afterLogin(ctx context.Context, res *http.Response, ex *exchan
 				FlowID: a.flowID, Detail: map[string]any{"method": "password"}}, ex.client)
 		}()
 	case failed:
+		h.metrics.signIns.WithLabelValues("failed").Inc()
 		now := h.now()
 		f, err := h.opts.Lockouts.Failed(ctx, a.identifier, ex.client.IP, now)
 		if err != nil {
@@ -200,6 +204,7 @@ func (h *Handler) afterLogin(ctx context.Context, res *http.Response, ex *exchan
 		h.record(ctx, identity.Event{Type: identity.EventLoginFailed, Email: a.identifier, FlowID: a.flowID,
 			Detail: map[string]any{"reason": "invalid_credentials", "method": "password", "failures": f.Failures}}, ex.client)
 		if f.LockedNow {
+			h.metrics.lockouts.Inc()
 			h.record(ctx, identity.Event{Type: identity.EventLockout, Email: a.identifier, FlowID: a.flowID,
 				Detail: map[string]any{"failures": f.Failures, "locked_until": f.LockedUntil}}, ex.client)
 			if h.opts.Notifier != nil {
@@ -207,6 +212,7 @@ func (h *Handler) afterLogin(ctx context.Context, res *http.Response, ex *exchan
 			}
 		}
 		if f.IPBlockedNow {
+			h.metrics.throttle.Inc()
 			h.record(ctx, identity.Event{Type: identity.EventIPThrottled, Email: a.identifier,
 				Detail: map[string]any{"blocked_until": f.IPBlockedUntil}}, ex.client)
 		}

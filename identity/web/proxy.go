@@ -18,6 +18,7 @@ import (
 
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/identity/kratos"
+	"github.com/learnplatform/platform/kit/server"
 )
 
 // newProxy forwards Kratos' public API. Paths are cleaned first, so the
@@ -32,6 +33,9 @@ func (h *Handler) newProxy() http.Handler {
 			// Kratos passes only a few headers to its web hooks; this one
 			// carries the client's address into the auth event log.
 			pr.Out.Header.Set("True-Client-Ip", clientOf(pr.In).IP)
+			if id := server.RequestID(pr.In.Context()); id != "" {
+				pr.Out.Header.Set(server.RequestIDHeader, id)
+			}
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			var tooLarge *http.MaxBytesError
@@ -243,6 +247,7 @@ func (h *Handler) enforcePassword(w http.ResponseWriter, r *http.Request, kind k
 	}
 	refill(f, sub)
 	for _, v := range violations {
+		h.metrics.policy.WithLabelValues(v.Rule).Inc()
 		f.AddMessage("password", kratos.Text{ID: v.ID, Type: "error", Text: v.Text, Context: map[string]any{"rule": v.Rule}})
 	}
 	h.opts.Logger.Info("password refused by policy", "flow", f.ID, "kind", kind, "rules", ruleNames(violations))

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/identity/kratos"
@@ -56,6 +57,8 @@ type Options struct {
 	HookSecret string
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// Registerer receives the edge's metrics (nil: not exported).
+	Registerer prometheus.Registerer
 }
 
 // Notifier tells users what happened to their account.
@@ -65,14 +68,15 @@ type Notifier interface {
 
 // Handler serves the edge.
 type Handler struct {
-	opts  Options
-	pages map[string]*template.Template
-	proxy http.Handler
+	opts    Options
+	metrics *metrics
+	pages   map[string]*template.Template
+	proxy   http.Handler
 }
 
 // New prepares templates and the proxy.
 func New(opts Options) (*Handler, error) {
-	h := &Handler{opts: opts, pages: map[string]*template.Template{}}
+	h := &Handler{opts: opts, pages: map[string]*template.Template{}, metrics: newMetrics(opts.Registerer)}
 	for _, page := range []string{"flow", "welcome", "error", "logout", "security"} {
 		t, err := template.New("").Funcs(template.FuncMap{"eventText": eventText}).
 			ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")

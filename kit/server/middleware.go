@@ -182,3 +182,21 @@ func (m *httpMetrics) middleware(next http.Handler) http.Handler {
 		m.duration.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
 	})
 }
+
+// RequestIDTransport passes the request id of the request being served on
+// to the services it calls, so one id follows a request through the logs of
+// every service (and Kratos' and Hydra's, which log request headers).
+type RequestIDTransport struct{ Base http.RoundTripper }
+
+// RoundTrip implements http.RoundTripper.
+func (t RequestIDTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if id := RequestID(r.Context()); id != "" && r.Header.Get(RequestIDHeader) == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set(RequestIDHeader, id)
+	}
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return base.RoundTrip(r)
+}

@@ -101,3 +101,22 @@ func TestHTTPCheck(t *testing.T) {
 		t.Fatal("closed port must fail")
 	}
 }
+
+func TestRequestIDTravelsToCalledServices(t *testing.T) {
+	var got string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.Header.Get(RequestIDHeader) }))
+	defer up.Close()
+	s := testServer()
+	client := &http.Client{Transport: RequestIDTransport{}}
+	s.Router.Get("/call", func(w http.ResponseWriter, r *http.Request) {
+		req, _ := http.NewRequestWithContext(r.Context(), "GET", up.URL, nil)
+		res, err := client.Do(req)
+		if err == nil {
+			res.Body.Close()
+		}
+	})
+	get(t, s.Router, "/call", RequestIDHeader, "trace-me-42")
+	if got != "trace-me-42" {
+		t.Fatalf("the called service saw request id %q", got)
+	}
+}

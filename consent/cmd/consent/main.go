@@ -41,6 +41,7 @@ func main() {
 func run(ctx context.Context, cfg consent.Config, clients []consent.Client, logger *slog.Logger) error {
 	hc := &http.Client{
 		Timeout:       10 * time.Second,
+		Transport:     server.RequestIDTransport{},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	h := hydra.New(cfg.Hydra.AdminURL.String(), hc)

@@ -53,7 +53,7 @@ func main() {
 func kratosClient(cfg identity.Config) *kratos.Client {
 	hc := &http.Client{
 		Timeout:   10 * time.Second,
-		Transport: kratos.CookieTransport{},
+		Transport: kratos.CookieTransport{Base: server.RequestIDTransport{}},
 		// Kratos' answers are relayed to the browser, never followed here.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
@@ -96,6 +96,7 @@ func run(ctx context.Context, cfg identity.Config, logger *slog.Logger) error {
 		Tokens:        tokens,
 		Admin:         kc,
 		HookSecret:    cfg.HookSecret,
+		Registerer:    srv.Registry,
 	})
 	if err != nil {
 		return err
