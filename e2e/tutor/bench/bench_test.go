@@ -99,7 +99,7 @@ func firstEvent(c *ck.Client, req any) (time.Duration, error) {
 // validated, quota counted, message stored) and reports the time until
 // each stream's first event, over all waves.
 func BenchmarkTimeToFirstEvent500(b *testing.B) {
-	const learners, accounts = 500, 10
+	const learners, accounts = 500, 50
 	type seat struct {
 		c      *ck.Client
 		thread string
