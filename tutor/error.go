@@ -9,14 +9,15 @@ import (
 // Error codes the domain uses. The HTTP layers map each to one status in
 // one place (chatkit and api).
 const (
-	EINVALID      = "invalid"      // bad input: 400
-	ETOOLARGE     = "too_large"    // input over a size limit: 413
-	EUNAUTHORIZED = "unauthorized" // not allowed for this caller: 403
-	ENOTFOUND     = "not_found"    // no such thing, or not the caller's: 404
-	ECONFLICT     = "conflict"     // the state does not allow it: 409
-	ERATELIMITED  = "rate_limited" // quota used up: 429
-	EUNSUPPORTED  = "unsupported"  // a protocol feature the tutor does not offer: 400
-	EINTERNAL     = "internal"     // anything else: 500, never for bad input
+	EINVALID      = "invalid"            // bad input: 400
+	ETOOLARGE     = "too_large"          // input over a size limit: 413
+	EUNAUTHORIZED = "unauthorized"       // not allowed for this caller: 403
+	EUNVERIFIED   = "email_not_verified" // the caller must verify their email first: 403
+	ENOTFOUND     = "not_found"          // no such thing, or not the caller's: 404
+	ECONFLICT     = "conflict"           // the state does not allow it: 409
+	ERATELIMITED  = "rate_limited"       // quota used up: 429
+	EUNSUPPORTED  = "unsupported"        // a protocol feature the tutor does not offer: 400
+	EINTERNAL     = "internal"           // anything else: 500, never for bad input
 )
 
 // Error is a domain error with a stable code and a message for the caller.

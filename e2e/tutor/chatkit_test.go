@@ -235,7 +235,7 @@ func TestAuthentication(t *testing.T) {
 	t.Run("unverified email", func(t *testing.T) {
 		c := ck.New(base, ck.Unverified(t))
 		res := c.Do(t, ck.Create("hello", metadata()))
-		m := wantError(t, res, 403, "unauthorized")
+		m := wantError(t, res, 403, "email_not_verified")
 		if !strings.Contains(m["message"].(string), "verify your email") {
 			t.Fatalf("message should ask to verify: %v", m)
 		}

@@ -54,7 +54,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		st = http.StatusBadRequest
 	case tutor.ETOOLARGE:
 		st = http.StatusRequestEntityTooLarge
-	case tutor.EUNAUTHORIZED:
+	case tutor.EUNAUTHORIZED, tutor.EUNVERIFIED:
 		st = http.StatusForbidden
 	case tutor.ENOTFOUND:
 		st = http.StatusNotFound

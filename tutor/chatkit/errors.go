@@ -32,7 +32,7 @@ func status(code string) int {
 		return http.StatusBadRequest
 	case tutor.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge
-	case tutor.EUNAUTHORIZED:
+	case tutor.EUNAUTHORIZED, tutor.EUNVERIFIED:
 		return http.StatusForbidden
 	case tutor.ENOTFOUND:
 		return http.StatusNotFound

@@ -147,7 +147,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !u.EmailVerified {
-		writeError(w, tutor.Errorf(tutor.EUNAUTHORIZED,
+		writeError(w, tutor.Errorf(tutor.EUNVERIFIED,
 			"verify your email address first: open the link in the verification email we sent you, or ask for a new one in your account settings, then sign in again"))
 		return
 	}
