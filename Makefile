@@ -17,7 +17,7 @@ HYDRA_VERSION   := $(call pin,github.com/ory/hydra/v2,hydra)
 MAILPIT_VERSION := $(call pin,github.com/axllent/mailpit,mailpit)
 ORY_BINS := $(BIN)/kratos-$(KRATOS_VERSION) $(BIN)/hydra-$(HYDRA_VERSION) $(BIN)/mailpit-$(MAILPIT_VERSION)
 
-.PHONY: build run test test-unit test-integration bench lint ory services deps clean-data
+.PHONY: build run test test-unit test-integration test-fuzz bench fuzz lint ory services deps clean-data
 
 build: ory services ## build every binary into bin/
 
@@ -47,7 +47,7 @@ deps: ## system packages the stack needs (PostgreSQL; Chromium for browser tests
 run: deps build ## the whole stack in the foreground on the default ports
 	$(BIN)/stack -root $(CURDIR) -data $(CURDIR)/.data -bin $(BIN)
 
-test: deps build test-unit test-integration ## everything CI runs
+test: deps build test-unit test-fuzz test-integration ## everything CI runs
 
 test-unit:
 	$(GO) test -count=1 $(addprefix ./,$(addsuffix /...,$(filter-out e2e,$(MODULES))))
@@ -60,6 +60,20 @@ bench: ## benchmarks, each printing its figures and ratios against a floor measu
 	# the tutor on its own stack: first event at 500 learners (burst and steady), a 200-item thread vs bare pgx, memory per stream
 	STACK_BIN=$(BIN) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./e2e/tutor/bench/
 	$(GO) test -run '^$$' -bench SignIn -benchtime 60x ./e2e/edge/
+
+# Every fuzz target: package and name. `make fuzz` runs each for FUZZTIME;
+# `make test` runs each briefly (their seed corpora run as plain tests too).
+FUZZ_TARGETS := ./identity/web:FuzzReadSubmission ./kit/token:FuzzValidate ./kit/token:FuzzParseClaims
+FUZZTIME ?= 60s
+
+fuzz: ## fuzz every target for FUZZTIME (default 60s) each
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; echo "fuzzing $$name in $$pkg for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg/; \
+	done
+
+test-fuzz:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
 lint: ## go vet and gofmt on every module
 	$(GO) vet $(addprefix ./,$(addsuffix /...,$(MODULES)))

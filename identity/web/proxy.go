@@ -203,6 +203,11 @@ func readSubmission(r *http.Request) (*submission, error) {
 		if dec.More() {
 			return nil, &errBadBody{http.StatusBadRequest, "bad_json", "The request body holds more than one JSON value."}
 		}
+		// With a key twice, parsers disagree on which one counts: the
+		// password checked here must be the one Kratos stores.
+		if dup := duplicateKey(body); dup != "" {
+			return nil, &errBadBody{http.StatusBadRequest, "bad_json", "The JSON object repeats the member " + strconv.Quote(dup) + "."}
+		}
 	default:
 		return nil, &errBadBody{http.StatusUnsupportedMediaType, "unsupported_media_type",
 			"Send the form as application/x-www-form-urlencoded or application/json."}
@@ -216,6 +221,31 @@ func readSubmission(r *http.Request) (*submission, error) {
 		sub.password = &s
 	}
 	return sub, nil
+}
+
+// duplicateKey returns a member name the top-level JSON object has twice.
+func duplicateKey(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		key, _ := t.(string)
+		if seen[key] {
+			return key
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 // enforcePassword checks a new password against the policy before Kratos
