@@ -3,6 +3,10 @@ package tutor
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -17,6 +21,7 @@ const (
 	ECONFLICT     = "conflict"           // the state does not allow it: 409
 	ERATELIMITED  = "rate_limited"       // quota used up: 429
 	EUNSUPPORTED  = "unsupported"        // a protocol feature the tutor does not offer: 400
+	EUNAVAILABLE  = "unavailable"        // a dependency (the database) is down: 503, try again
 	EINTERNAL     = "internal"           // anything else: 500, never for bad input
 )
 
@@ -46,7 +51,26 @@ func ErrorCode(err error) string {
 	if errors.As(err, &rl) {
 		return ERATELIMITED
 	}
+	if unavailable(err) {
+		return EUNAVAILABLE
+	}
 	return EINTERNAL
+}
+
+// unavailable recognises a database that is down or restarting: refused or
+// broken connections, and PostgreSQL's connection-exception (08) and
+// shutdown (57P0x) states. The caller should try again shortly; nothing
+// about the request was wrong.
+func unavailable(err error) bool {
+	var state interface{ SQLState() string }
+	if errors.As(err, &state) {
+		s := state.SQLState()
+		return strings.HasPrefix(s, "08") || strings.HasPrefix(s, "57P0")
+	}
+	var op *net.OpError
+	return errors.As(err, &op) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "conn closed") ||
+		strings.Contains(err.Error(), "failed to connect")
 }
 
 // ErrorMessage returns the message of the *Error in err's chain; internal
@@ -59,6 +83,9 @@ func ErrorMessage(err error) string {
 	var rl *RateLimitError
 	if errors.As(err, &rl) {
 		return rl.Error()
+	}
+	if unavailable(err) {
+		return "the tutor's database is unavailable right now; please try again in a few seconds"
 	}
 	return "internal error"
 }

@@ -33,6 +33,11 @@ func TestHydraDown(t *testing.T) {
 	if err := st.StopComponent("hydra"); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if err := st.Restart(context.Background(), "hydra"); err != nil {
+			t.Fatalf("bringing Hydra back: %v", err)
+		}
+	})
 	if u, err := warm.Validate(ctx, learner.AccessToken); err != nil || u.ID != learner.ID {
 		t.Fatalf("with Hydra down a cached key must still validate: %v", err)
 	}

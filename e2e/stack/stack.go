@@ -340,9 +340,9 @@ func (s *Stack) Died() <-chan Death { return s.died }
 func (s *Stack) proc(name string) *process {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, p := range s.procs {
-		if p.name == name {
-			return p
+	for i := len(s.procs) - 1; i >= 0; i-- { // the newest, after a restart
+		if s.procs[i].name == name {
+			return s.procs[i]
 		}
 	}
 	return nil
@@ -365,6 +365,24 @@ func (s *Stack) StopComponent(name string) error {
 	}
 	p.stop(10 * time.Second)
 	return nil
+}
+
+// Restart stops one component (if it still runs) and starts it again the
+// way Start did, waiting until it is ready. Fault tests use it to bring a
+// dependency back.
+func (s *Stack) Restart(ctx context.Context, name string) error {
+	starts := map[string]func(context.Context) error{
+		"postgres": s.startPostgres, "mailpit": s.startMailpit, "kratos": s.startKratos, "hydra": s.startHydra,
+		"identity": s.startService("identity"), "consent": s.startService("consent"), "tutor": s.startService("tutor"),
+	}
+	start, ok := starts[name]
+	if !ok {
+		return fmt.Errorf("no component %q", name)
+	}
+	if p := s.proc(name); p != nil {
+		p.stop(10 * time.Second)
+	}
+	return start(ctx)
 }
 
 // Stop ends every component, newest first, and waits for them.

@@ -62,6 +62,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		st = http.StatusConflict
 	case tutor.ERATELIMITED:
 		st = http.StatusTooManyRequests
+	case tutor.EUNAVAILABLE:
+		st = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "5")
 	}
 	if st == http.StatusInternalServerError && a.Logger != nil {
 		a.Logger.Error("api request failed", "path", r.URL.Path, "request_id", server.RequestID(r.Context()), "error", err)

@@ -40,6 +40,8 @@ func status(code string) int {
 		return http.StatusConflict
 	case tutor.ERATELIMITED:
 		return http.StatusTooManyRequests
+	case tutor.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
@@ -59,7 +61,10 @@ func writeError(w http.ResponseWriter, err error) {
 		secs := int(math.Ceil(time.Until(q.ResetsAt).Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 	}
-	if code == tutor.EINTERNAL {
+	if code == tutor.EUNAVAILABLE {
+		w.Header().Set("Retry-After", "5")
+	}
+	if code == tutor.EINTERNAL || code == tutor.EUNAVAILABLE {
 		body.AllowRetry = true
 	}
 	writeJSON(w, status(code), body)
