@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/learnplatform/platform/kit/config"
 )
@@ -57,6 +59,21 @@ func (p LockoutPolicy) validate(prefix string) error {
 // identifiers case-insensitively).
 func NormalizeIdentifier(s string) string {
 	return strings.ToLower(strings.TrimSpace(s))
+}
+
+// PlausibleIdentifier reports whether a normalized identifier can name an
+// account at all: not empty, at most 320 bytes (an email's limit), valid
+// UTF-8 without control characters.
+func PlausibleIdentifier(s string) bool {
+	if s == "" || len(s) > 320 || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // Lock is an identifier's lockout state.

@@ -54,7 +54,18 @@ func ErrorCode(err error) string {
 	if unavailable(err) {
 		return EUNAVAILABLE
 	}
+	if badValue(err) {
+		return EINVALID
+	}
 	return EINTERNAL
+}
+
+// badValue recognises PostgreSQL's data exceptions (class 22: a NUL byte in
+// text, a malformed uuid, a number out of range): input the database could
+// not take, which is the caller's to fix.
+func badValue(err error) bool {
+	var state interface{ SQLState() string }
+	return errors.As(err, &state) && strings.HasPrefix(state.SQLState(), "22")
 }
 
 // unavailable recognises a database that is down or restarting: refused or
@@ -86,6 +97,9 @@ func ErrorMessage(err error) string {
 	}
 	if unavailable(err) {
 		return "the tutor's database is unavailable right now; please try again in a few seconds"
+	}
+	if badValue(err) {
+		return "a value in the request is not valid (for example a NUL character or a malformed id)"
 	}
 	return "internal error"
 }

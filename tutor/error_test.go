@@ -26,6 +26,9 @@ func TestDatabaseOutagesAreUnavailable(t *testing.T) {
 			t.Errorf("%v: code %s", err, ErrorCode(err))
 		}
 	}
+	if ErrorCode(fmt.Errorf("q: %w", sqlStateError("22021"))) != EINVALID {
+		t.Error("a data exception (NUL byte in text) is the caller's error")
+	}
 	for _, err := range []error{sqlStateError("23505"), errors.New("boom")} {
 		if ErrorCode(err) != EINTERNAL || ErrorMessage(err) != "internal error" {
 			t.Errorf("%v: code %s", err, ErrorCode(err))

@@ -127,7 +127,7 @@ func (h *Handler) listLocks(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) clearLock(w http.ResponseWriter, r *http.Request) {
 	raw, err := url.PathUnescape(chi.URLParam(r, "identifier"))
 	ident := identity.NormalizeIdentifier(raw)
-	if err != nil || ident == "" || len(ident) > 320 {
+	if err != nil || !identity.PlausibleIdentifier(ident) {
 		badRequest(w, "the identifier must be an email address")
 		return
 	}

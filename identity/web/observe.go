@@ -81,6 +81,10 @@ func (h *Handler) guardLogin(w http.ResponseWriter, r *http.Request, ex *exchang
 	if ident == "" {
 		return true // Kratos answers a missing identifier itself
 	}
+	if !identity.PlausibleIdentifier(ident) {
+		h.showError(w, r, http.StatusBadRequest, "bad_identifier", "The email address is not valid.")
+		return false
+	}
 	ex.login = &loginAttempt{identifier: ident, flowID: r.URL.Query().Get("flow")}
 	now := h.now()
 	lockedUntil, ipBlockedUntil, err := h.opts.Lockouts.Blocked(r.Context(), ident, ex.client.IP, now)
