@@ -1,0 +1,80 @@
+package host
+
+import (
+	"context"
+	"io"
+	"log"
+	"log/slog"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// hclogger is go-plugin's logger on top of slog: go-plugin's own messages
+// and the plugin's stderr (parsed from hclog JSON when it is) arrive here,
+// already tagged with the plugin's name by the slog.Logger.
+type hclogger struct {
+	l    *slog.Logger
+	args []any
+}
+
+func newHclog(l *slog.Logger) hclog.Logger { return &hclogger{l: l} }
+
+func slogLevel(level hclog.Level) slog.Level {
+	switch level {
+	case hclog.Trace:
+		return slog.LevelDebug - 4
+	case hclog.Debug:
+		return slog.LevelDebug
+	case hclog.Warn:
+		return slog.LevelWarn
+	case hclog.Error:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+func (h *hclogger) Log(level hclog.Level, msg string, args ...any) {
+	if level == hclog.Off || level == hclog.NoLevel {
+		level = hclog.Info
+	}
+	lv := slogLevel(level)
+	if !h.l.Enabled(context.Background(), lv) {
+		return
+	}
+	h.l.Log(context.Background(), lv, msg, append(append([]any{}, h.args...), args...)...)
+}
+func (h *hclogger) Trace(msg string, args ...any) { h.Log(hclog.Trace, msg, args...) }
+func (h *hclogger) Debug(msg string, args ...any) { h.Log(hclog.Debug, msg, args...) }
+func (h *hclogger) Info(msg string, args ...any)  { h.Log(hclog.Info, msg, args...) }
+func (h *hclogger) Warn(msg string, args ...any)  { h.Log(hclog.Warn, msg, args...) }
+func (h *hclogger) Error(msg string, args ...any) { h.Log(hclog.Error, msg, args...) }
+func (h *hclogger) enabled(l hclog.Level) bool {
+	return h.l.Enabled(context.Background(), slogLevel(l))
+}
+func (h *hclogger) IsTrace() bool                  { return h.enabled(hclog.Trace) }
+func (h *hclogger) IsDebug() bool                  { return h.enabled(hclog.Debug) }
+func (h *hclogger) IsInfo() bool                   { return h.enabled(hclog.Info) }
+func (h *hclogger) IsWarn() bool                   { return h.enabled(hclog.Warn) }
+func (h *hclogger) IsError() bool                  { return h.enabled(hclog.Error) }
+func (h *hclogger) ImpliedArgs() []any             { return h.args }
+func (h *hclogger) Name() string                   { return "" }
+func (h *hclogger) Named(string) hclog.Logger      { return h }
+func (h *hclogger) ResetNamed(string) hclog.Logger { return h }
+func (h *hclogger) SetLevel(hclog.Level)           {}
+func (h *hclogger) With(args ...any) hclog.Logger {
+	return &hclogger{l: h.l, args: append(append([]any{}, h.args...), args...)}
+}
+func (h *hclogger) GetLevel() hclog.Level {
+	for _, l := range []hclog.Level{hclog.Trace, hclog.Debug, hclog.Info, hclog.Warn, hclog.Error} {
+		if h.enabled(l) {
+			return l
+		}
+	}
+	return hclog.Off
+}
+func (h *hclogger) StandardLogger(opts *hclog.StandardLoggerOptions) *log.Logger {
+	return log.New(h.StandardWriter(opts), "", 0)
+}
+func (h *hclogger) StandardWriter(*hclog.StandardLoggerOptions) io.Writer {
+	return slog.NewLogLogger(h.l.Handler(), slog.LevelInfo).Writer()
+}

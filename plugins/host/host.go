@@ -1,0 +1,203 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/learnplatform/platform/plugins"
+)
+
+// Options tune the host; zero values take the defaults noted.
+type Options struct {
+	// Logger receives the host's and the plugins' logs (default slog.Default).
+	Logger *slog.Logger
+	// Registerer gets the plugin metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// StartTimeout bounds one start: process, handshake, Configure (10s).
+	StartTimeout time.Duration
+	// HealthInterval is how often a running plugin is health-checked (5s).
+	HealthInterval time.Duration
+	// UnhealthyAfter failed health checks in a row restart a plugin (3).
+	UnhealthyAfter int
+	// MinBackoff and MaxBackoff bound the wait before a restart (100ms, 30s);
+	// it doubles per failed start and falls back to MinBackoff once a
+	// plugin stayed up for StableAfter (30s).
+	MinBackoff, MaxBackoff, StableAfter time.Duration
+	// WatchInterval is how often the host looks whether a process exited (200ms).
+	WatchInterval time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.StartTimeout, 10*time.Second)
+	def(&o.HealthInterval, 5*time.Second)
+	def(&o.MinBackoff, 100*time.Millisecond)
+	def(&o.MaxBackoff, 30*time.Second)
+	def(&o.StableAfter, 30*time.Second)
+	def(&o.WatchInterval, 200*time.Millisecond)
+	if o.UnhealthyAfter <= 0 {
+		o.UnhealthyAfter = 3
+	}
+}
+
+// Host runs the declared plugins.
+type Host struct {
+	opts       Options
+	metrics    *metrics
+	plugins    []*Plugin
+	retrievers []*Retriever
+	guardrails []*Guardrail
+	closeOnce  sync.Once
+}
+
+// StartError is Start's error when required plugins could not start.
+type StartError struct {
+	// Failed maps plugin names to why each did not start.
+	Failed map[string]error
+	order  []string
+}
+
+func (e *StartError) Error() string {
+	msg := "required plugins did not start:"
+	if len(e.order) == 1 {
+		msg = "required plugin did not start:"
+	}
+	for _, n := range e.order {
+		msg += fmt.Sprintf(" %s: %v;", n, e.Failed[n])
+	}
+	return msg[:len(msg)-1]
+}
+
+// Start validates the declarations and starts every plugin at once. It
+// fails, ending whatever it started, when a declaration is invalid or a
+// required plugin cannot start; an optional plugin that cannot start is
+// logged as a warning and retried in the background, its calls failing
+// with ErrUnavailable meanwhile.
+func Start(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
+	opts.defaults()
+	h := &Host{opts: opts, metrics: newMetrics(opts.Registerer)}
+	seen := map[string]bool{}
+	for i, s := range specs {
+		if err := s.Validate(); err != nil {
+			return nil, fmt.Errorf("plugins[%d] (%s): %w", i, s.Name, err)
+		}
+		if seen[s.Name] {
+			return nil, fmt.Errorf("plugins[%d]: name %q declared twice", i, s.Name)
+		}
+		seen[s.Name] = true
+		p := &Plugin{spec: s, h: h, state: StateStarting, tail: &tailBuffer{},
+			log:  opts.Logger.With("plugin", s.Name),
+			kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		h.plugins = append(h.plugins, p)
+		switch s.Kind {
+		case plugins.KindRetriever:
+			h.retrievers = append(h.retrievers, &Retriever{p})
+		case plugins.KindGuardrail:
+			h.guardrails = append(h.guardrails, &Guardrail{p})
+		}
+	}
+	errs := make([]error, len(h.plugins))
+	var wg sync.WaitGroup
+	for i, p := range h.plugins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = p.launch(ctx)
+		}()
+	}
+	wg.Wait()
+	failed := &StartError{Failed: map[string]error{}}
+	for i, p := range h.plugins {
+		if errs[i] == nil {
+			continue
+		}
+		p.mu.Lock()
+		p.state, p.lastErr = StateDown, errs[i]
+		p.mu.Unlock()
+		h.metrics.up.WithLabelValues(p.spec.Name).Set(0)
+		if p.spec.Required {
+			failed.Failed[p.spec.Name] = errs[i]
+			failed.order = append(failed.order, p.spec.Name)
+		} else {
+			p.log.Warn("optional plugin did not start; running without it and retrying", "error", errs[i])
+		}
+	}
+	if len(failed.order) > 0 {
+		for _, p := range h.plugins {
+			p.down(errors.New("start-up failed"))
+		}
+		return nil, failed
+	}
+	for i, p := range h.plugins {
+		go p.supervise(errs[i] == nil)
+	}
+	return h, nil
+}
+
+// Close ends every plugin process.
+func (h *Host) Close() {
+	h.closeOnce.Do(func() {
+		var wg sync.WaitGroup
+		for _, p := range h.plugins {
+			wg.Add(1)
+			go func() { defer wg.Done(); p.close() }()
+		}
+		wg.Wait()
+	})
+}
+
+// Plugins lists every declared plugin in declaration order.
+func (h *Host) Plugins() []*Plugin { return h.plugins }
+
+// Plugin finds a plugin by name.
+func (h *Host) Plugin(name string) *Plugin {
+	for _, p := range h.plugins {
+		if p.spec.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// Retrievers lists the retriever plugins in declaration order.
+func (h *Host) Retrievers() []*Retriever { return h.retrievers }
+
+// Guardrails lists the guardrail plugins in declaration order (the order
+// they are applied in).
+func (h *Host) Guardrails() []*Guardrail { return h.guardrails }
+
+// Check asks every plugin's health now, in parallel, for `tutor plugins
+// check`.
+func (h *Host) Check(ctx context.Context) []Status {
+	out := make([]Status, len(h.plugins))
+	var wg sync.WaitGroup
+	for i, p := range h.plugins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			err := p.Health(ctx)
+			out[i] = p.Status()
+			out[i].Latency = time.Since(start)
+			out[i].Health = "ok"
+			if err != nil {
+				out[i].Health = err.Error()
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
