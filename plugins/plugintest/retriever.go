@@ -292,4 +292,3 @@ func mustSearch(t *testing.T, r plugins.Retriever, course string) []plugins.Chun
 	}
 	return got
 }
-
