@@ -107,10 +107,10 @@ func (m *Migrator) Run(ctx context.Context) (*Report, error) {
 			return nil, fmt.Errorf("no backup of legacy database %s is recorded: take one first (`migrate-legacy backup -backup FILE`), or pass -no-backup-check", src.Name)
 		}
 	}
-	if err := pf.ClaimSource(ctx, src.Name); err != nil {
+	if err := m.Kratos.Ready(ctx); err != nil {
 		return nil, err
 	}
-	if err := m.Kratos.Ready(ctx); err != nil {
+	if err := pf.ClaimSource(ctx, src.Name); err != nil {
 		return nil, err
 	}
 
