@@ -139,8 +139,10 @@ func TestKilledRunEndsLikeAnUninterruptedOne(t *testing.T) {
 	if err := c.Wait(); !killedBySIGKILL(err) {
 		t.Fatalf("the run was to kill itself after batch 3: %v\n%s", err, strings.Join(lines, "\n"))
 	}
-	if m, k := mapped(), inKratos(); m != 10 || k != 15 {
-		t.Fatalf("after the crash: %d identities mapped, %d in Kratos; want 10 and 15 (batch 3 created, not stored)", m, k)
+	// With two batches in flight, batch 4 may have been created, or even
+	// stored, too; batch 3's five are in Kratos without a mapping.
+	if m, k := mapped(), inKratos(); k-m < 5 {
+		t.Fatalf("after the crash: %d identities mapped, %d in Kratos; want batch 3's 5 created, not stored", m, k)
 	}
 
 	// 2. Killed from outside after a few more batches.
@@ -163,8 +165,8 @@ func TestKilledRunEndsLikeAnUninterruptedOne(t *testing.T) {
 	if get(r.report, "run.resumed") != true {
 		t.Fatalf("the last run did not notice the interruption: %v\n%s", r.report["run"], r.stdout)
 	}
-	if found := count(t, conn, `SELECT coalesce(sum(found), 0) FROM legacy_migration_batches`); found != 5 {
-		t.Fatalf("%d identities found from the crashed batch, want 5", found)
+	if found := count(t, conn, `SELECT coalesce(sum(found), 0) FROM legacy_migration_batches`); found < 5 {
+		t.Fatalf("%d identities found from the crashed batches, want at least batch 3's 5", found)
 	}
 	interrupted := snapshot(t, e, conn, seededIDs)
 	if v := e.must("validate"); v.report["outcome"] != "valid" {

@@ -43,7 +43,7 @@ func OpenPlatform(ctx context.Context, dsn string) (*Platform, error) {
 	// Timestamps turned into text (journal keys) must read the same in
 	// every session.
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
-	cfg.MaxConns = 4
+	cfg.MaxConns = 8
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("platform database: %w", err)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -20,6 +21,8 @@ type Migrator struct {
 	Kratos *Kratos
 	// BatchSize is how many identities go into one batch import (1..MaxBatch).
 	BatchSize int
+	// Parallel is how many batch imports are in flight at once (at least 1).
+	Parallel int
 	// Providers maps legacy provider names to Kratos provider ids (nil:
 	// DefaultProviders).
 	Providers map[string]string
@@ -258,91 +261,55 @@ func (m *Migrator) migrateIdentities(ctx context.Context, pf *Platform, plan *Pl
 	}
 	prog := NewProgress(m.out(), m.Terminal, "identities", "users", users)
 	started := time.Now()
-	no, err := pf.NextBatchNo(ctx)
+	first, err := pf.NextBatchNo(ctx)
 	if err != nil {
 		return err
 	}
+
+	// Parallel batches are in flight at once (Kratos validates a batch on
+	// one core; the machine has more). Each is checkpointed on its own.
+	var mu sync.Mutex // guards rc and the first error
+	var firstErr error
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type job struct {
+		n     int // from 1, in this run
+		chunk []*Identity
+	}
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	for w := 0; w < max(1, m.Parallel); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				b := Batch{No: first + j.n - 1, FirstID: j.chunk[0].LegacyID, LastID: j.chunk[len(j.chunk)-1].LegacyID, Users: len(j.chunk)}
+				if err := m.migrateBatch(ctx, pf, j.n, b, j.chunk, suspect, rc, &mu, prog); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					cancel()
+				}
+			}
+		}()
+	}
+feed:
 	for start, n := 0, 1; start < len(pending); start, n = start+m.BatchSize, n+1 {
-		chunk := pending[start:min(start+m.BatchSize, len(pending))]
-		b := Batch{No: no, FirstID: chunk[0].LegacyID, LastID: chunk[len(chunk)-1].LegacyID, Users: len(chunk)}
-
-		var toCreate []*Identity
-		var outcomes []outcome
-		for _, id := range chunk {
-			if !suspect(id) {
-				toCreate = append(toCreate, id)
-				continue
-			}
-			o, known, err := m.lookup(ctx, id)
-			if err != nil {
-				return err
-			}
-			if known {
-				outcomes = append(outcomes, o)
-			} else {
-				toCreate = append(toCreate, id)
-			}
+		select {
+		case jobs <- job{n: n, chunk: pending[start:min(start+m.BatchSize, len(pending))]}:
+		case <-ctx.Done():
+			break feed
 		}
-		marked := false
-		if len(toCreate) > 0 {
-			if err := pf.MarkSent(ctx, b); err != nil {
-				return err
-			}
-			marked = true
-			created, err := m.create(ctx, toCreate)
-			if err != nil {
-				return fmt.Errorf("batch %d (%d identities): %w; run again to resume", b.No, len(toCreate), err)
-			}
-			outcomes = append(outcomes, created...)
-			if m.AfterKratosAnswer != nil {
-				m.AfterKratosAnswer(n)
-			}
-		}
-
-		var maps []Mapping
-		var conflicts, clears []RunConflict
-		usersDone := 0
-		for _, o := range outcomes {
-			usersDone += 1 + len(o.id.Merged)
-			for _, kind := range []string{ConflictExistsInKratos, ConflictRejectedByKratos} {
-				clears = append(clears, RunConflict{Kind: kind, LegacyID: o.id.LegacyID})
-			}
-			conflicts = append(conflicts, o.conflicts...)
-			switch {
-			case o.identityID == "":
-				b.Failed++
-				rc.NotMigrated++
-				continue
-			case o.found:
-				b.Found++
-				rc.IdentitiesFound++
-			default:
-				b.Created++
-				rc.IdentitiesCreated++
-			}
-			for _, l := range o.id.Members() {
-				maps = append(maps, Mapping{LegacyID: l, IdentityID: o.identityID, Primary: o.id.LegacyID, Email: o.id.Email})
-			}
-		}
-		if !marked && len(maps) > 0 {
-			if err := pf.MarkSent(ctx, b); err != nil {
-				return err
-			}
-			marked = true
-		}
-		// Identities still blocked by a foreign one change nothing: no
-		// batch is recorded for them, their conflicts are stored again.
-		var cb *Batch
-		if marked {
-			cb = &b
-			no++
-			rc.Batches++
-		}
-		if err := pf.CommitBatch(ctx, cb, maps, conflicts, clears); err != nil {
-			return err
-		}
-		rc.MappingRowsAdded += len(maps)
-		prog.Step(usersDone, fmt.Sprintf("batch %d done: %d created, %d found, %d not migrated", b.No, b.Created, b.Found, b.Failed))
+	}
+	close(jobs)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	prog.Finish()
 	rc.IdentitySeconds = time.Since(started).Seconds()
@@ -350,6 +317,95 @@ func (m *Migrator) migrateIdentities(ctx context.Context, pf *Platform, plan *Pl
 		rc.UsersPerSecond = float64(users) / rc.IdentitySeconds
 	}
 	return pf.CloseSentBatches(ctx, batchNos(sent))
+}
+
+// migrateBatch creates one batch's identities and stores the answer: the
+// batch is checkpointed 'sent' before the request leaves and 'done' in the
+// transaction that stores its mapping.
+func (m *Migrator) migrateBatch(ctx context.Context, pf *Platform, n int, b Batch, chunk []*Identity,
+	suspect func(*Identity) bool, rc *RunCounts, mu *sync.Mutex, prog *Progress) error {
+	var toCreate []*Identity
+	var outcomes []outcome
+	for _, id := range chunk {
+		if !suspect(id) {
+			toCreate = append(toCreate, id)
+			continue
+		}
+		o, known, err := m.lookup(ctx, id)
+		if err != nil {
+			return err
+		}
+		if known {
+			outcomes = append(outcomes, o)
+		} else {
+			toCreate = append(toCreate, id)
+		}
+	}
+	marked := false
+	if len(toCreate) > 0 {
+		if err := pf.MarkSent(ctx, b); err != nil {
+			return err
+		}
+		marked = true
+		created, err := m.create(ctx, toCreate)
+		if err != nil {
+			return fmt.Errorf("batch %d (%d identities): %w; run again to resume", b.No, len(toCreate), err)
+		}
+		outcomes = append(outcomes, created...)
+		if m.AfterKratosAnswer != nil {
+			m.AfterKratosAnswer(n)
+		}
+	}
+
+	var maps []Mapping
+	var conflicts, clears []RunConflict
+	var created, found, failed, usersDone int
+	for _, o := range outcomes {
+		usersDone += 1 + len(o.id.Merged)
+		for _, kind := range []string{ConflictExistsInKratos, ConflictRejectedByKratos} {
+			clears = append(clears, RunConflict{Kind: kind, LegacyID: o.id.LegacyID})
+		}
+		conflicts = append(conflicts, o.conflicts...)
+		switch {
+		case o.identityID == "":
+			failed++
+			continue
+		case o.found:
+			found++
+		default:
+			created++
+		}
+		for _, l := range o.id.Members() {
+			maps = append(maps, Mapping{LegacyID: l, IdentityID: o.identityID, Primary: o.id.LegacyID, Email: o.id.Email})
+		}
+	}
+	b.Created, b.Found, b.Failed = created, found, failed
+	if !marked && len(maps) > 0 {
+		if err := pf.MarkSent(ctx, b); err != nil {
+			return err
+		}
+		marked = true
+	}
+	// Identities still blocked by a foreign one change nothing: no batch
+	// is recorded for them, their conflicts are stored again.
+	var cb *Batch
+	if marked {
+		cb = &b
+	}
+	if err := pf.CommitBatch(ctx, cb, maps, conflicts, clears); err != nil {
+		return err
+	}
+	mu.Lock()
+	rc.IdentitiesCreated += created
+	rc.IdentitiesFound += found
+	rc.NotMigrated += failed
+	rc.MappingRowsAdded += len(maps)
+	if marked {
+		rc.Batches++
+	}
+	mu.Unlock()
+	prog.Step(usersDone, fmt.Sprintf("batch %d done: %d created, %d found, %d not migrated", b.No, created, found, failed))
+	return nil
 }
 
 func batchNos(bs []Batch) []int {

@@ -103,7 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	env := os.Getenv
 	var (
 		legacyDSN, platformDSN, kratosAdmin, publicURL, backupFile, report, passwords, providers, schemaID string
-		batchSize, workers                                                                                 int
+		batchSize, parallel, workers                                                                       int
 		yes, force, noBackupCheck                                                                          bool
 	)
 	uses := map[string][]string{
@@ -113,6 +113,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"backup":          {"backup", "rollback", "restore"},
 		"force":           {"backup"},
 		"batch-size":      {"run"},
+		"parallel":        {"run"},
 		"schema-id":       {"run"},
 		"no-backup-check": {"run"},
 		"providers":       {"plan", "run", "validate"},
@@ -159,6 +160,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if has("batch-size") {
 		fs.IntVar(&batchSize, "batch-size", legacy.MaxBatch, fmt.Sprintf("identities per Kratos batch import request, 1 to %d", legacy.MaxBatch))
+	}
+	if has("parallel") {
+		fs.IntVar(&parallel, "parallel", 2, "batch imports in flight at once, 1 to 16 (Kratos checks one batch on one core)")
 	}
 	if has("schema-id") {
 		fs.StringVar(&schemaID, "schema-id", "default", "Kratos identity schema id of the new identities")
@@ -236,6 +240,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if has("batch-size") && (batchSize < 1 || batchSize > legacy.MaxBatch) {
 		return usage("-batch-size %d: want 1 to %d (Kratos takes at most %d identities per request)", batchSize, legacy.MaxBatch, legacy.MaxBatch)
 	}
+	if has("parallel") && (parallel < 1 || parallel > 16) {
+		return usage("-parallel %d: want 1 to 16", parallel)
+	}
 	if has("workers") && (workers < 1 || workers > 64) {
 		return usage("-workers %d: want 1 to 64", workers)
 	}
@@ -263,7 +270,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	m := &legacy.Migrator{
-		LegacyDSN: legacyDSN, PlatformDSN: platformDSN, BatchSize: batchSize, Providers: providerMap,
+		LegacyDSN: legacyDSN, PlatformDSN: platformDSN, BatchSize: batchSize, Parallel: parallel, Providers: providerMap,
 		Out: out, Terminal: terminal, RequireBackup: !noBackupCheck,
 		PublicURL: publicURL, PasswordsFile: passwords, Workers: workers,
 	}
