@@ -60,6 +60,9 @@ bench: ## benchmarks, each printing its figures and ratios against a floor measu
 	# the tutor on its own stack: first event at 500 learners (burst and steady), a 200-item thread vs bare pgx, memory per stream
 	STACK_BIN=$(BIN) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./e2e/tutor/bench/
 	$(GO) test -run '^$$' -bench SignIn -benchtime 60x ./e2e/edge/
+	# plugins: call overhead (in-process vs gRPC vs host, same run); retriever-postgres p50/p99 over 10,000 chunks on the stack's PostgreSQL
+	$(GO) test -run '^$$' -bench CallOverhead -benchtime 20000x ./plugins/host/
+	STACK_BIN=$(BIN) $(GO) test -run '^$$' -bench . -benchtime 2000x -timeout 20m ./e2e/plugins/
 	# the load generator: 5,000 learners with real tokens on the tutor (settings: e2e/load/load_test.go)
 	LOAD_LEARNERS=$${LOAD_LEARNERS:-5000} STACK_BIN=$(BIN) $(GO) test -run '^$$' -bench Load -benchtime 1x -timeout 30m ./e2e/load/
 
