@@ -466,6 +466,23 @@ func TestCheckAndStatus(t *testing.T) {
 	if st[2].State == StateUp || !errors.Is(h.Plugin("gone").Health(context.Background()), ErrUnavailable) || !strings.Contains(st[2].Health, "not found") {
 		t.Errorf("%+v", st[2])
 	}
+	if Healthy(st) || !Healthy(st[:2]) {
+		t.Error("Healthy")
+	}
+	var out bytes.Buffer
+	if err := WriteStatus(&out, st); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "NAME") || !strings.Contains(lines[1], "mem") || !strings.Contains(lines[1], " up ") ||
+		!strings.Contains(lines[3], "gone") || !strings.Contains(lines[3], "not found") || !strings.Contains(lines[0], "HEALTH") {
+		t.Errorf("table:\n%s", out.String())
+	}
+	out.Reset()
+	_ = WriteStatus(&out, []Status{h.Plugin("mem").Status()})
+	if strings.Contains(out.String(), "HEALTH") {
+		t.Errorf("list without check shows health:\n%s", out.String())
+	}
 }
 
 func TestFuse(t *testing.T) {
