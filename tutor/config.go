@@ -32,6 +32,8 @@ type Config struct {
 	Content Content `yaml:"content"`
 	// Retention says how long threads outlive their enrollment.
 	Retention Retention `yaml:"retention"`
+	// Web configures the learner web app (lessons.go).
+	Web Web `yaml:"web"`
 }
 
 // Database locates PostgreSQL.

@@ -51,10 +51,14 @@ func (s *Stack) kratosLocal() m {
 func (s *Stack) hydraLocal() m {
 	p := s.opts.Ports
 	consent := s.local(p.Consent)
+	tutor := strings.TrimSuffix(s.local(p.Tutor), "/")
 	return m{
 		"serve": m{
-			"public": m{"host": "127.0.0.1", "port": p.HydraPublic},
-			"admin":  m{"host": "127.0.0.1", "port": p.HydraAdmin},
+			// The learner web app on the tutor's origin calls the token
+			// endpoint (code exchange, refresh, revocation) from the browser.
+			"public": m{"host": "127.0.0.1", "port": p.HydraPublic,
+				"cors": m{"enabled": true, "allowed_origins": []string{tutor}}},
+			"admin": m{"host": "127.0.0.1", "port": p.HydraAdmin},
 		},
 		"urls": m{
 			"self":                 m{"issuer": s.local(p.HydraPublic)},
@@ -271,6 +275,7 @@ func (s *Stack) serviceConfigs() map[string]m {
 			"listen":     fmt.Sprintf("127.0.0.1:%d", p.Tutor),
 			"public_url": s.local(p.Tutor),
 			"hydra":      m{"issuer": s.local(p.HydraPublic)},
+			"web":        m{"identity_url": s.local(p.Identity)},
 			// The sample course, ingested at the tutor's start, so a fresh
 			// stack has something to teach from offline.
 			"content": m{"dir": filepath.Join(s.opts.Root, "tutor", "content", "sample")},

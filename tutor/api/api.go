@@ -27,6 +27,7 @@ type API struct {
 	Threads       tutor.ThreadStore
 	Courses       tutor.CourseStore
 	Reports       tutor.ReportStore
+	Lessons       tutor.LessonStore
 	DailyMessages int
 	Logger        *slog.Logger
 }
@@ -37,6 +38,7 @@ func (a *API) Routes(r chi.Router) {
 	r.Get("/courses", a.courses)
 	r.With(token.RequireVerifiedEmail).Post("/courses/{course}/enroll", a.enroll)
 	r.With(token.RequireVerifiedEmail).Post("/courses/{course}/stages/{stage}/complete", a.completeStage)
+	r.With(token.RequireVerifiedEmail).Get("/courses/{course}/lessons/{lesson}", a.lesson)
 	r.Route("/admin", func(r chi.Router) {
 		r.With(token.RequireRole(tutor.RoleAdmin)).Get("/usage", a.usage)
 		r.With(token.RequireRole(tutor.RoleInstructor, tutor.RoleAdmin)).Get("/feedback", a.feedback)

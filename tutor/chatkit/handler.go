@@ -304,6 +304,11 @@ func threadJSON(t tutor.Thread, items Page[json.RawMessage]) Thread {
 	if t.Stage != 0 {
 		out.Metadata["stage"] = t.Stage
 	}
+	// The protocol's thread has no last-activity time; the learner web app
+	// orders its thread list by it.
+	if !t.UpdatedAt.IsZero() {
+		out.Metadata["updated_at"] = t.UpdatedAt.UTC()
+	}
 	if out.Items.Data == nil {
 		out.Items.Data = []json.RawMessage{}
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/learnplatform/platform/tutor/chatkit"
 	"github.com/learnplatform/platform/tutor/content"
 	"github.com/learnplatform/platform/tutor/postgres"
+	"github.com/learnplatform/platform/tutor/web"
 )
 
 func main() {
@@ -155,7 +156,7 @@ func run(ctx context.Context, cfg tutor.Config, logger *slog.Logger) error {
 		DailyMessages: cfg.Limits.DailyMessages, MaxMessageBytes: cfg.Limits.MaxMessageBytes, MaxPageSize: cfg.Limits.MaxPageSize,
 		LessonURL: lessonURL, AnswerTimeout: cfg.Model.Timeout + time.Minute, Logger: logger,
 	})
-	a := &api.API{Threads: db, Courses: db, Reports: db, DailyMessages: cfg.Limits.DailyMessages, Logger: logger}
+	a := &api.API{Threads: db, Courses: db, Reports: db, Lessons: db, DailyMessages: cfg.Limits.DailyMessages, Logger: logger}
 	srv.Router.Route("/api/v1", func(r chi.Router) {
 		r.With(chatkit.Protect(tokens)).Method(http.MethodPost, "/chatkit", ck)
 		r.Group(func(r chi.Router) {
@@ -163,6 +164,12 @@ func run(ctx context.Context, cfg tutor.Config, logger *slog.Logger) error {
 			a.Routes(r)
 		})
 	})
+	app, err := web.New(web.Config{Courses: db, Lessons: db, Issuer: cfg.Hydra.Issuer.String(),
+		IdentityURL: cfg.Web.IdentityURL.String(), ClientID: cfg.Web.ClientID, Logger: logger})
+	if err != nil {
+		return err
+	}
+	app.Routes(srv.Router) // the learner web app: pages, /static/, /callback
 
 	go retention(ctx, db, cfg.Retention, logger)
 
