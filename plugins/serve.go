@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 
 	plugin "github.com/hashicorp/go-plugin"
@@ -26,7 +27,8 @@ func serve(kind string, p plugin.Plugin) {
 		HandshakeConfig: Handshake,
 		Plugins:         plugin.PluginSet{kind: p},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(MaxRequestBytes))...)
+			// A fixed pool of stream workers spares a goroutine per call.
+			return grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(MaxRequestBytes), grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))...)
 		},
 	})
 }
