@@ -65,6 +65,8 @@ bench: ## benchmarks, each printing its figures and ratios against a floor measu
 	STACK_BIN=$(BIN) $(GO) test -run '^$$' -bench . -benchtime 2000x -timeout 20m ./e2e/plugins/
 	# the load generator: 5,000 learners with real tokens on the tutor (settings: e2e/load/load_test.go)
 	LOAD_LEARNERS=$${LOAD_LEARNERS:-5000} STACK_BIN=$(BIN) $(GO) test -run '^$$' -bench Load -benchtime 1x -timeout 30m ./e2e/load/
+	# the legacy migration: 100,000 users through migrate-legacy (users/s, validate's seconds; goal: under 10 minutes)
+	STACK_BIN=$(BIN) $(GO) test -run '^$$' -bench LegacyMigration -benchtime 1x -timeout 30m ./e2e/migration/
 
 # Every fuzz target: package and name. `make fuzz` runs each for FUZZTIME;
 # `make test` runs each briefly (their seed corpora run as plain tests too).
