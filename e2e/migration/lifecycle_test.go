@@ -96,6 +96,9 @@ func TestLifecycle(t *testing.T) {
 	if !strings.Contains(plan.stdout, "Kratos cannot import sessions") || !strings.Contains(plan.stdout, "signs in once more") {
 		t.Errorf("plan's summary does not say sessions end:\n%s", plan.stdout)
 	}
+	if !strings.Contains(plan.stdout, "1 user_roles, 0 oauth_accounts and 1 sessions rows have no user") {
+		t.Errorf("plan's summary does not report the rows that belong to nobody:\n%s", plan.stdout)
+	}
 	if !reflect.DeepEqual(kratosIDs(t), kratosBefore) || count(t, conn, `SELECT count(*) FROM legacy_identity_map`) != 0 ||
 		count(t, conn, `SELECT count(*) FROM auth_event_log`) != eventsBefore {
 		t.Fatal("plan wrote something")

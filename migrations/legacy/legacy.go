@@ -2,6 +2,7 @@ package legacy
 
 import (
 	_ "embed"
+	"fmt"
 	"time"
 )
 
@@ -65,6 +66,20 @@ type Counts struct {
 	ActiveSessions int   `json:"active_sessions"`
 	LoginAttempts  int   `json:"login_attempts"`
 	MaxAttemptID   int64 `json:"max_login_attempt_id"`
+	// Rows whose user_id is NULL or names no user: they belong to nobody
+	// and are not migrated (Orphans reports them).
+	OrphanRoles    int `json:"orphan_user_roles"`
+	OrphanSocial   int `json:"orphan_oauth_accounts"`
+	OrphanSessions int `json:"orphan_sessions"`
+}
+
+// Orphans describes rows that belong to no user, "" when there are none.
+func (c Counts) Orphans() string {
+	if c.OrphanRoles+c.OrphanSocial+c.OrphanSessions == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d user_roles, %d oauth_accounts and %d sessions rows have no user (user_id NULL or unknown): not migrated",
+		c.OrphanRoles, c.OrphanSocial, c.OrphanSessions)
 }
 
 // LoginAttempt is one login_attempts row.

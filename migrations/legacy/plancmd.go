@@ -34,6 +34,9 @@ func (m *Migrator) Plan(ctx context.Context) (*Report, error) {
 	plan := m.plan(ds)
 	tally := plan.Tally()
 	r.Plan = &tally
+	if o := ds.Counts.Orphans(); o != "" {
+		r.Warnings = append(r.Warnings, o)
+	}
 	r.Sessions = sessionsNote(ds.Counts)
 	r.Conflicts = append([]Conflict{}, plan.Conflicts...)
 

@@ -125,6 +125,9 @@ func (m *Migrator) Run(ctx context.Context) (*Report, error) {
 	plan := m.plan(ds)
 	tally := plan.Tally()
 	r.Plan = &tally
+	if o := ds.Counts.Orphans(); o != "" {
+		r.Warnings = append(r.Warnings, o)
+	}
 	r.Sessions = sessionsNote(ds.Counts)
 
 	_, interrupted, err := pf.Interrupted(ctx, "run")

@@ -137,8 +137,12 @@ func (s *Source) Load(ctx context.Context) (*Dataset, error) {
 	err := s.tx.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM users), (SELECT count(*) FROM user_roles), (SELECT count(*) FROM oauth_accounts),
 		(SELECT count(*) FROM sessions), (SELECT count(*) FROM sessions WHERE expires_at > now()),
-		(SELECT count(*) FROM login_attempts), (SELECT coalesce(max(id), 0) FROM login_attempts)`).
-		Scan(&c.Users, &c.UserRoles, &c.OAuthAccounts, &c.Sessions, &c.ActiveSessions, &c.LoginAttempts, &c.MaxAttemptID)
+		(SELECT count(*) FROM login_attempts), (SELECT coalesce(max(id), 0) FROM login_attempts),
+		(SELECT count(*) FROM user_roles r WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = r.user_id)),
+		(SELECT count(*) FROM oauth_accounts a WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = a.user_id)),
+		(SELECT count(*) FROM sessions s WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = s.user_id))`).
+		Scan(&c.Users, &c.UserRoles, &c.OAuthAccounts, &c.Sessions, &c.ActiveSessions, &c.LoginAttempts, &c.MaxAttemptID,
+			&c.OrphanRoles, &c.OrphanSocial, &c.OrphanSessions)
 	if err != nil {
 		return nil, fmt.Errorf("legacy database: counting rows: %w", err)
 	}

@@ -110,6 +110,9 @@ func (m *Migrator) Validate(ctx context.Context) (*Report, error) {
 	plan := m.plan(ds)
 	tally := plan.Tally()
 	r.Plan = &tally
+	if o := ds.Counts.Orphans(); o != "" {
+		r.Warnings = append(r.Warnings, o)
+	}
 	r.Sessions = sessionsNote(ds.Counts)
 	v := &ValidateResult{Expected: len(plan.Identities), Problems: []string{}}
 	r.Validate = v

@@ -5,7 +5,8 @@
 // users, duplicates by case and spaces, invalid emails, users with no way
 // to sign in, hashes Kratos cannot verify, unknown roles, unverified and
 // inactive users, several roles, a social link claimed twice, an unknown
-// provider, an over-long name, sessions and login attempts.
+// provider, an over-long name, rows that belong to no user, sessions and
+// login attempts.
 //
 // The e2e tests (e2e/migration) and `make bench` import it; nothing in the
 // platform does.
@@ -286,7 +287,7 @@ func Generate(ctx context.Context, dsn string, spec Spec) (*Fixture, error) {
 		}
 	}
 	fx.Users = len(users)
-	return fx, load(ctx, dsn, users, rng, newID)
+	return fx, load(ctx, dsn, users, spec.EdgeCases, rng, newID)
 }
 
 // hashAll computes the bcrypt hashes (cost 4: fast, and Kratos verifies any
@@ -336,7 +337,7 @@ func hashAll(users []*user, pool int) error {
 }
 
 // load copies the users and their rows into the database.
-func load(ctx context.Context, dsn string, users []*user, rng *mrand.Rand, newID func() string) error {
+func load(ctx context.Context, dsn string, users []*user, edge bool, rng *mrand.Rand, newID func() string) error {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		return err
@@ -379,6 +380,11 @@ func load(ctx context.Context, dsn string, users []*user, rng *mrand.Rand, newID
 			attempts = append(attempts, []any{attemptID, email, uid, success, "198.51.100." + fmt.Sprint(attemptID%250), "LegacyBrowser/1.0",
 				u.created.Add(time.Duration(i+1) * time.Hour)})
 		}
+	}
+	if edge {
+		// Rows that belong to nobody.
+		roles = append(roles, []any{nil, "admin"})
+		sessions = append(sessions, []any{newID(), nil, "orphan", now.Add(time.Hour), now, "203.0.113.9", "LegacyBrowser/1.0"})
 	}
 	// Attempts for addresses nobody has.
 	for i := 0; i < 3; i++ {
