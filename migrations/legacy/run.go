@@ -87,6 +87,16 @@ func (m *Migrator) Run(ctx context.Context) (*Report, error) {
 		r.finish("nothing to migrate")
 		return r, nil
 	}
+	ds, err := src.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(ds.Users) == 0 && ds.Counts.LoginAttempts == 0 {
+		r.Legacy = &ds.Counts
+		r.Message = "the legacy database has no users: nothing to migrate"
+		r.finish("nothing to migrate")
+		return r, nil
+	}
 	pf, err := OpenPlatform(ctx, m.PlatformDSN)
 	if err != nil {
 		return nil, err
@@ -117,10 +127,6 @@ func (m *Migrator) Run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 
-	ds, err := src.Load(ctx)
-	if err != nil {
-		return nil, err
-	}
 	r.Legacy = &ds.Counts
 	plan := m.plan(ds)
 	tally := plan.Tally()
@@ -167,10 +173,6 @@ func (m *Migrator) Run(ctx context.Context) (*Report, error) {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("platform columns %v look like user ids but legacy.UserTables does not list them: they were not rewritten", cols))
 	}
 	outcome = "ok"
-	if len(ds.Users) == 0 && ds.Counts.LoginAttempts == 0 {
-		outcome = "nothing to migrate"
-		r.Message = "the legacy database has no users"
-	}
 	r.finish(outcome)
 	return r, nil
 }
