@@ -2,7 +2,6 @@ package legacy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -303,5 +302,3 @@ func (s *Source) Dump(ctx context.Context, table string, fn func(row []byte) err
 	}
 	return rows.Err()
 }
-
-var errNotEmpty = errors.New("the database already holds legacy rows")
