@@ -39,7 +39,7 @@ $(BIN)/mailpit-%: tools/mailpit/go.mod
 	cd tools/mailpit && GOWORK=off $(GO) build -trimpath -ldflags "-X github.com/axllent/mailpit/config.Version=$*" -o $@.tmp github.com/axllent/mailpit && mv $@.tmp $@
 
 services: ## our own services and the launcher (fast: Go's build cache)
-	$(GO) build -o $(BIN)/ ./identity/cmd/identity ./consent/cmd/consent ./tutor/cmd/tutor ./e2e/cmd/stack ./migrations/cmd/migrate
+	$(GO) build -o $(BIN)/ ./identity/cmd/identity ./consent/cmd/consent ./tutor/cmd/tutor ./e2e/cmd/stack ./migrations/cmd/migrate ./migrations/cmd/migrate-legacy
 
 deps: ## system packages the stack needs (PostgreSQL; Chromium for browser tests)
 	@bash scripts/deps.sh
