@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -530,7 +532,7 @@ func TestUnverifiedLearner(t *testing.T) {
 	}
 	b.Shot("unverified-banner")
 	// Course list and course page are open to browse.
-	b.Do("courses", chromedp.Click(css(`header nav a[href="/courses"]`)), chromedp.WaitVisible(css(`a[href="/courses/go-basics"]`)))
+	b.Do("courses", chromedp.Click(css(`header nav a[href="/courses"]`)), chromedp.WaitVisible(css(`main[data-page="courses"] a[href="/courses/go-basics"]`)))
 	b.Do("course", chromedp.Click(css(`a[href="/courses/go-basics"]`)), chromedp.WaitVisible(css(`#stages [data-stage="1"]`)))
 	if got := b.Text(`#course-state`); !strings.Contains(got, "Verify your email") {
 		t.Fatalf("course state %q", got)
@@ -659,4 +661,194 @@ func TestDegradedStates(t *testing.T) {
 		b.Do("banner", chromedp.WaitVisible(css(`#banners [data-banner="tutor"]`)))
 		b.Shot("tutor-unavailable")
 	})
+}
+
+// The connection drops in the middle of an answer: the browser gets the
+// start of the stream (the stored message, the first words) and then its
+// end. The widget says it is reconnecting and shows the whole answer, which
+// the tutor went on writing and stored, in the same thread.
+func TestDroppedConnectionResumes(t *testing.T) {
+	l := verified(t)
+	a := newApp(t)
+	b := a.b
+	a.signIn(l.Email, l.Password)
+	a.openLesson("go-basics", "values-and-variables")
+	b.Do("open the widget", chromedp.Click(css(`#tutor-open`)), chromedp.WaitVisible(css(`#tutor-input`)))
+	a.send("First things first [quick]")
+	a.eval(`(() => {
+		window.__reconnecting = false;
+		new MutationObserver(() => {
+			if ([...document.querySelectorAll('#tutor-log .msg.notice')].some(n => n.textContent.includes('Reconnecting'))) window.__reconnecting = true;
+		}).observe(document.querySelector('#tutor-log'), {subtree: true, childList: true});
+		return true;
+	})()`)
+
+	// Chromium holds the streamed answer at its headers; the test answers
+	// the page itself with what the tutor had sent by then and ends it.
+	ctx, cancel := context.WithCancel(b.Ctx)
+	defer cancel()
+	paused := chromedp.Events(ctx, fetch.RequestPaused)
+	if _, err := chromedp.Call(b.Ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
+		{URLPattern: "*/api/v1/chatkit", RequestStage: fetch.RequestStageResponse},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	cut := make(chan error, 1)
+	go func() {
+		for ev, err := range paused {
+			if err != nil {
+				cut <- err
+				return
+			}
+			stream := false
+			for _, h := range ev.ResponseHeaders {
+				stream = stream || strings.EqualFold(h.Name, "content-type") && strings.HasPrefix(h.Value, "text/event-stream")
+			}
+			if !stream {
+				_, _ = chromedp.Call(b.Ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+				continue
+			}
+			err := truncate(b.Ctx, l.AccessToken, &ev)
+			_, _ = chromedp.Call(b.Ctx, fetch.Disable, cdp.Empty{})
+			cut <- err
+			return
+		}
+	}()
+	b.Do("ask", chromedp.SendKeys(css(`#tutor-input`), "Walk me through it [long]"+kb.Enter))
+	select {
+	case err := <-cut:
+		if err != nil {
+			t.Fatalf("cutting the stream: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the streamed answer never reached the browser")
+	}
+	want := strings.TrimSpace(strings.Repeat("Think about it step by step. ", 12) + "Done.")
+	a.wait("the whole answer", fmt.Sprintf(`document.querySelector('#tutor-log .msg.assistant:last-child .md')?.textContent === %q`, want))
+	if !e2etest.Eval[bool](b, `window.__reconnecting`) {
+		t.Fatal("the widget never said it was reconnecting")
+	}
+	if n := e2etest.Eval[int](b, `document.querySelectorAll('#tutor-log .msg.assistant').length`); n != 2 {
+		t.Fatalf("%d answers shown, want 2", n)
+	}
+	if e2etest.Eval[bool](b, `[...document.querySelectorAll('#tutor-log .msg.notice')].some(n => n.textContent.includes('Reconnecting'))`) {
+		t.Fatal("the reconnecting notice stayed")
+	}
+}
+
+// truncate answers the paused stream with its first events as the tutor
+// sent them (the stored user message, the answer's first words) and ends
+// it there, as a dropped connection does.
+func truncate(ctx context.Context, token string, ev *fetch.EventRequestPaused) error {
+	var p struct {
+		Params struct {
+			ThreadID string `json:"thread_id"`
+		} `json:"params"`
+	}
+	if entries := ev.Request.PostDataEntries; len(entries) > 0 {
+		var raw []byte
+		for _, e := range entries {
+			raw = append(raw, e.Bytes...)
+		}
+		_ = json.Unmarshal(raw, &p)
+	}
+	if p.Params.ThreadID == "" {
+		return fmt.Errorf("not a message to a thread: %+v", ev.Request)
+	}
+	// The user message is stored before the stream starts.
+	body, _ := json.Marshal(map[string]any{"type": "items.list", "params": map[string]any{"thread_id": p.Params.ThreadID, "limit": 1, "order": "desc"}})
+	req, _ := http.NewRequest("POST", strings.TrimSuffix(ev.Request.URL, "/"), strings.NewReader(string(body)))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	var items struct {
+		Data []json.RawMessage `json:"data"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&items); err != nil || len(items.Data) != 1 {
+		return fmt.Errorf("items.list: %v %d", err, len(items.Data))
+	}
+	frames := []string{
+		`{"type":"thread.item.done","item":` + string(items.Data[0]) + `}`,
+		`{"type":"stream_options","stream_options":{"allow_cancel":false}}`,
+		`{"type":"thread.item.added","item":{"type":"assistant_message","id":"msg_partial","thread_id":"` + p.Params.ThreadID + `","created_at":"2026-01-01T00:00:00Z","content":[]}}`,
+		`{"type":"thread.item.updated","item_id":"msg_partial","update":{"type":"assistant_message.content_part.text_delta","content_index":0,"delta":"Think about it "}}`,
+	}
+	var out strings.Builder
+	for _, f := range frames {
+		out.WriteString("data: " + f + "\n\n")
+	}
+	_, err = chromedp.Call(ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
+		RequestID: ev.RequestID, ResponseCode: 200, ResponseHeaders: ev.ResponseHeaders, Body: []byte(out.String()),
+	})
+	return err
+}
+
+// lowContrast lists visible text whose contrast with its background is
+// under WCAG AA: 4.5:1, or 3:1 for large text (disabled controls exempt).
+const lowContrast = `(() => {
+	const lum = c => { const [r, g, b] = c.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+	const parse = s => { const m = s.match(/rgba?\(([^)]+)\)/); if (!m) return null; const p = m[1].split(',').map(parseFloat); return {rgb: p.slice(0, 3), a: p.length > 3 ? p[3] : 1}; };
+	const bg = el => {
+		const layers = [];
+		for (let e = el; e; e = e.parentElement) {
+			const c = parse(getComputedStyle(e).backgroundColor);
+			if (c && c.a > 0) { layers.push(c); if (c.a >= 1) break; }
+		}
+		let col = [255, 255, 255];
+		for (const l of layers.reverse()) col = col.map((v, i) => l.rgb[i] * l.a + v * (1 - l.a));
+		return col;
+	};
+	const bad = [];
+	let checked = 0;
+	for (const el of document.querySelectorAll('body *')) {
+		if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+		const r = el.getBoundingClientRect();
+		const cs = getComputedStyle(el);
+		if (!r.width || !r.height || cs.visibility === 'hidden' || el.closest('[hidden], .sr-only, :disabled')) continue;
+		const b = bg(el), fg = parse(cs.color);
+		const f = fg.rgb.map((v, i) => v * fg.a + b[i] * (1 - fg.a));
+		const L1 = lum(f), L2 = lum(b);
+		const ratio = (Math.max(L1, L2) + 0.05) / (Math.min(L1, L2) + 0.05);
+		const size = parseFloat(cs.fontSize), large = size >= 24 || (parseInt(cs.fontWeight) >= 700 && size >= 18.66);
+		checked++;
+		if (ratio < (large ? 3 : 4.5)) bad.push(el.tagName + ' "' + el.textContent.trim().slice(0, 30) + '" ' + ratio.toFixed(2));
+	}
+	return {checked, bad};
+})()`
+
+type contrast struct {
+	Checked int      `json:"checked"`
+	Bad     []string `json:"bad"`
+}
+
+// Every visible text on the pages and in the widget (messages, notices,
+// errors, banners, stage badges) meets WCAG AA contrast.
+func TestContrast(t *testing.T) {
+	l := verified(t)
+	a := newApp(t)
+	b := a.b
+	check := func(where string) {
+		t.Helper()
+		c := e2etest.Eval[contrast](b, lowContrast)
+		if c.Checked < 5 || len(c.Bad) > 0 {
+			t.Errorf("%s: %d texts checked, below AA: %v", where, c.Checked, c.Bad)
+		}
+	}
+	b.Do("landing", chromedp.Navigate(a.base+"/"), chromedp.WaitEnabled(css(`#sign-in`)))
+	check("landing")
+	a.signIn(l.Email, l.Password)
+	b.Do("course", chromedp.Click(css(`header nav a[href="/courses"]`)), chromedp.WaitVisible(css(`main[data-page="courses"] a[href="/courses/go-basics"]`)),
+		chromedp.Click(css(`a[href="/courses/go-basics"]`)), chromedp.WaitVisible(css(`#enroll`)))
+	b.Do("start", chromedp.Click(css(`#enroll`)), chromedp.WaitVisible(css(`#stages .stage.unlocked`)))
+	check("course page")
+	b.Do("lesson", chromedp.Click(css(`a[href="/courses/go-basics/values-and-variables"]`)), chromedp.WaitVisible(css(`#lesson-body h2`)))
+	b.Do("widget", chromedp.Click(css(`#tutor-open`)), chromedp.WaitVisible(css(`#tutor-input`)))
+	a.send("Is this readable? [quick]")
+	b.Do("threads", chromedp.Click(css(`#tutor-threads-toggle`)), chromedp.WaitVisible(css(`#tutor-threads button[data-thread]`)))
+	a.eval(`(() => { document.querySelector('#tutor-error [data-text]').textContent = 'Example error'; document.querySelector('#tutor-error').hidden = false; return true })()`)
+	check("lesson with the widget")
 }
