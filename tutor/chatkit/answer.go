@@ -41,6 +41,7 @@ func (h *Handler) answer(ctx context.Context, c tutor.Caller, th tutor.Thread, m
 	if !aw.firstText.IsZero() {
 		u.FirstToken = max(aw.firstText.Sub(start), time.Millisecond)
 	}
+	h.metrics.answered(u.Failed, u.FirstToken)
 	if err := h.cfg.Reports.RecordUsage(saveCtx, u); err != nil {
 		h.cfg.Logger.Error("record usage", "error", err)
 	}

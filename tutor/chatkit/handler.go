@@ -27,6 +27,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/learnplatform/platform/kit/token"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/learnplatform/platform/tutor"
 )
 
@@ -47,12 +49,15 @@ type Config struct {
 	// AnswerTimeout bounds one answer, however the model behaves.
 	AnswerTimeout time.Duration
 	Logger        *slog.Logger
+	// Registerer receives the endpoint's metrics (nil: not exported).
+	Registerer prometheus.Registerer
 }
 
 // Handler serves POST /api/v1/chatkit.
 type Handler struct {
-	cfg   Config
-	clock tutor.Clock
+	cfg     Config
+	clock   tutor.Clock
+	metrics *metrics
 
 	runs    sync.WaitGroup
 	stop    context.Context
@@ -77,7 +82,7 @@ func New(cfg Config) *Handler {
 		}
 	}
 	stop, cancel := context.WithCancel(context.Background())
-	return &Handler{cfg: cfg, stop: stop, stopAll: cancel}
+	return &Handler{cfg: cfg, stop: stop, stopAll: cancel, metrics: newMetrics(cfg.Registerer)}
 }
 
 // Shutdown waits for answers still being written; when ctx ends first it

@@ -193,10 +193,13 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c tutor.Caller,
 		thread, msg, err = h.retry(ctx, c, req)
 	}
 	if err != nil {
+		h.metrics.refusals.WithLabelValues(tutor.ErrorCode(err)).Inc()
 		h.logError(r, err)
 		writeError(w, err)
 		return
 	}
+	h.metrics.openStreams.Inc()
+	defer h.metrics.openStreams.Dec()
 	pre = append(pre, StreamOptionsEvent{Type: EvStreamOptions, StreamOptions: StreamOptions{AllowCancel: false}})
 	if !qs.Exempt && qs.Remaining <= 3 {
 		pre = append(pre, quotaNotice(qs))

@@ -154,7 +154,7 @@ func run(ctx context.Context, cfg tutor.Config, logger *slog.Logger) error {
 	ck := chatkit.New(chatkit.Config{
 		Threads: db, Courses: db, Reports: db, Responder: responder,
 		DailyMessages: cfg.Limits.DailyMessages, MaxMessageBytes: cfg.Limits.MaxMessageBytes, MaxPageSize: cfg.Limits.MaxPageSize,
-		LessonURL: lessonURL, AnswerTimeout: cfg.Model.Timeout + time.Minute, Logger: logger,
+		LessonURL: lessonURL, AnswerTimeout: cfg.Model.Timeout + time.Minute, Logger: logger, Registerer: srv.Registry,
 	})
 	a := &api.API{Threads: db, Courses: db, Reports: db, Lessons: db, DailyMessages: cfg.Limits.DailyMessages, Logger: logger}
 	srv.Router.Route("/api/v1", func(r chi.Router) {

@@ -1,0 +1,49 @@
+package chatkit
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the ChatKit endpoint's figures, next to kit/server's HTTP
+// metrics: what operators watch to see the tutor teach.
+type metrics struct {
+	openStreams prometheus.Gauge
+	answers     *prometheus.CounterVec // by outcome: done, failed
+	firstToken  prometheus.Histogram
+	refusals    *prometheus.CounterVec // messages refused before an answer, by code
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		openStreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tutor_open_streams", Help: "Answers being streamed now.",
+		}),
+		answers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tutor_answers_total", Help: "Answers finished, by outcome (done, failed).",
+		}, []string{"outcome"}),
+		firstToken: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tutor_first_token_seconds", Help: "Time from a learner's message to the answer's first text.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tutor_message_refusals_total", Help: "Messages refused before an answer, by error code (rate_limited, email_not_verified, ...).",
+		}, []string{"code"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.openStreams, m.answers, m.firstToken, m.refusals)
+	}
+	return m
+}
+
+func (m *metrics) answered(failed bool, firstToken time.Duration) {
+	outcome := "done"
+	if failed {
+		outcome = "failed"
+	}
+	m.answers.WithLabelValues(outcome).Inc()
+	if firstToken > 0 {
+		m.firstToken.Observe(firstToken.Seconds())
+	}
+}
