@@ -135,8 +135,24 @@ func users(args []string) int {
 		fmt.Fprintf(os.Stderr, "identity: role must be one of %s\n", strings.Join(kratos.Roles, ", "))
 		return 2
 	}
+	// The command needs only Kratos' admin URL from the file; the server's
+	// secrets need not be in this shell's environment.
+	raw, err := os.ReadFile(*path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "identity: %v\n", err)
+		return 2
+	}
 	cfg := identity.DefaultConfig()
-	if err := config.Load(*path, &cfg); err != nil {
+	placeholders := map[string]string{"IDENTITY_HOOK_SECRET": "unused-by-this-command", "IDENTITY_SMTP_URL": "smtp://unused/",
+		"IDENTITY_DATABASE_URL": "postgres://unused/unused"}
+	lookup := func(k string) (string, bool) {
+		if v, ok := os.LookupEnv(k); ok {
+			return v, true
+		}
+		v, ok := placeholders[k]
+		return v, ok
+	}
+	if err := config.LoadBytes(*path, raw, &cfg, lookup); err != nil {
 		fmt.Fprintf(os.Stderr, "identity: %v\n", err)
 		return 2
 	}
@@ -157,7 +173,9 @@ func users(args []string) int {
 		fmt.Fprintf(os.Stderr, "identity: %v\n", err)
 		return 1
 	}
-	if db, err := pgxpool.New(ctx, cfg.Database.URL); err == nil {
+	if _, set := os.LookupEnv("IDENTITY_DATABASE_URL"); !set {
+		fmt.Fprintln(os.Stderr, "identity: IDENTITY_DATABASE_URL is not set, so the change is not in the auth event log")
+	} else if db, err := pgxpool.New(ctx, cfg.Database.URL); err == nil {
 		events := postgres.NewEventLog(db, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 		events.Record(ctx, identity.Event{Type: identity.EventRoleChanged, IdentityID: id, Email: email,
 			Detail: map[string]any{"from": previous, "to": role, "by": "command line"}})
