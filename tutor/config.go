@@ -5,9 +5,13 @@
 package tutor
 
 import (
+	"fmt"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/learnplatform/platform/kit/config"
+	"github.com/learnplatform/platform/plugins/host"
 )
 
 // Config is the tutor service's configuration file.
@@ -34,6 +38,11 @@ type Config struct {
 	Retention Retention `yaml:"retention"`
 	// Web configures the learner web app (lessons.go).
 	Web Web `yaml:"web"`
+	// Plugins are the retriever and guardrail plugins (docs/plugins.md).
+	// Without a retriever the tutor searches its own lesson store (the
+	// embedded PostgreSQL full-text search); with one or more, it searches
+	// through them. Guardrails apply in the order declared.
+	Plugins []host.Spec `yaml:"plugins"`
 }
 
 // Database locates PostgreSQL.
@@ -141,5 +150,65 @@ func (c *Config) Validate() error {
 		}
 		return config.Problem("model.base_url", "required when model.name is set (or set TUTOR_MODEL_BASE_URL)")
 	}
+	seen := map[string]int{}
+	for i, s := range c.Plugins {
+		key := fmt.Sprintf("plugins[%d]", i)
+		if err := s.Validate(); err != nil {
+			// Spec.Validate names the key first: "sha256: missing ...".
+			sub, problem, ok := strings.Cut(err.Error(), ": ")
+			if !ok || strings.ContainsAny(sub, " ") {
+				return config.Problem(key, "%s", err)
+			}
+			return config.Problem(key+"."+sub, "%s", problem)
+		}
+		if j, dup := seen[s.Name]; dup {
+			return config.Problem(key+".name", "%q is already the name of plugins[%d]", s.Name, j)
+		}
+		seen[s.Name] = i
+		for k, v := range s.Env {
+			for _, ref := range anyEnvRef.FindAllString(v, -1) {
+				if !envRef.MatchString(ref) {
+					return config.Problem(key+".env."+k, "%q: write a reference to the tutor's environment as ${NAME}", ref)
+				}
+			}
+		}
+	}
 	return nil
+}
+
+// envRef is ${NAME} in a plugin's env values; anyEnvRef also finds
+// malformed references, to refuse them.
+var (
+	envRef    = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*\}`)
+	anyEnvRef = regexp.MustCompile(`\$\{[^}]*\}?`)
+)
+
+// PluginSpecs are the declared plugins with ${NAME} in their env values
+// replaced by the tutor's own environment (lookup), so secrets such as a
+// database URL reach a plugin without being written into the file. A
+// reference to an unset variable is a config error naming the key.
+func (c *Config) PluginSpecs(lookup func(string) (string, bool)) ([]host.Spec, error) {
+	out := make([]host.Spec, len(c.Plugins))
+	for i, s := range c.Plugins {
+		if len(s.Env) > 0 {
+			env := make(map[string]string, len(s.Env))
+			for k, v := range s.Env {
+				var missing string
+				env[k] = envRef.ReplaceAllStringFunc(v, func(ref string) string {
+					name := ref[2 : len(ref)-1]
+					val, ok := lookup(name)
+					if !ok && missing == "" {
+						missing = name
+					}
+					return val
+				})
+				if missing != "" {
+					return nil, config.Problem(fmt.Sprintf("plugins[%d].env.%s", i, k), "refers to ${%s}, which is not set in the tutor's environment", missing)
+				}
+			}
+			s.Env = env
+		}
+		out[i] = s
+	}
+	return out, nil
 }

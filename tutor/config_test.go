@@ -48,3 +48,88 @@ func TestConfigRefusesBadValues(t *testing.T) {
 		})
 	}
 }
+
+const pluginDecl = `
+plugins:
+  - name: retriever-postgres
+    kind: retriever
+    path: /opt/tutor/plugins/retriever-postgres
+    sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+    env:
+      RETRIEVER_POSTGRES_DSN: ${TUTOR_DATABASE_URL}
+      PLAIN: "a $dollar and ${X}-${Y}"
+    config:
+      table: retriever_chunks
+      max_conns: 4
+    timeout: 3s
+    required: true
+  - name: guardrail-safety
+    kind: guardrail
+    path: /opt/tutor/plugins/guardrail-safety
+    sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+    fail_open: true
+`
+
+func TestConfigPlugins(t *testing.T) {
+	cfg, err := load(minimal+pluginDecl, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Plugins) != 2 {
+		t.Fatalf("plugins %+v", cfg.Plugins)
+	}
+	r, g := cfg.Plugins[0], cfg.Plugins[1]
+	if r.Name != "retriever-postgres" || r.Kind != "retriever" || !r.Required || r.Timeout.String() != "3s" ||
+		r.Config.(map[string]any)["max_conns"] != 4 || g.Kind != "guardrail" || !g.FailOpen || g.Required {
+		t.Fatalf("decoded %+v %+v", r, g)
+	}
+	env := map[string]string{"TUTOR_DATABASE_URL": "postgres://tutor:secret@db/platform", "X": "1", "Y": "2"}
+	specs, err := cfg.PluginSpecs(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := specs[0].Env["RETRIEVER_POSTGRES_DSN"]; got != env["TUTOR_DATABASE_URL"] {
+		t.Fatalf("DSN %q", got)
+	}
+	if got := specs[0].Env["PLAIN"]; got != "a $dollar and 1-2" {
+		t.Fatalf("PLAIN %q", got)
+	}
+	if cfg.Plugins[0].Env["RETRIEVER_POSTGRES_DSN"] != "${TUTOR_DATABASE_URL}" {
+		t.Fatal("PluginSpecs changed the loaded config")
+	}
+	delete(env, "TUTOR_DATABASE_URL")
+	_, err = cfg.PluginSpecs(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err == nil || !strings.Contains(err.Error(), "key plugins[0].env.RETRIEVER_POSTGRES_DSN: refers to ${TUTOR_DATABASE_URL}, which is not set") {
+		t.Fatalf("unset variable: %v", err)
+	}
+}
+
+func TestConfigRefusesBadPlugins(t *testing.T) {
+	sum := "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	decl := func(extra string) string {
+		return minimal + "plugins:\n  - name: r\n    kind: retriever\n    path: /bin/r\n    sha256: " + sum + "\n" + extra
+	}
+	cases := map[string]struct{ yaml, want string }{
+		"unknown key":    {decl("    colour: red\n"), "key plugins[0].colour: unknown key"},
+		"bad kind":       {minimal + "plugins:\n  - name: r\n    kind: filter\n    path: /bin/r\n    sha256: " + sum + "\n", "key plugins[0].kind: \"filter\" is neither"},
+		"no checksum":    {minimal + "plugins:\n  - name: r\n    kind: retriever\n    path: /bin/r\n", "key plugins[0].sha256: missing: pin the binary's checksum"},
+		"bad checksum":   {minimal + "plugins:\n  - name: r\n    kind: retriever\n    path: /bin/r\n    sha256: abc\n", "key plugins[0].sha256: \"abc\" is not a hex SHA-256"},
+		"no path":        {minimal + "plugins:\n  - name: r\n    kind: retriever\n    sha256: " + sum + "\n", "key plugins[0].path: missing"},
+		"bad name":       {minimal + "plugins:\n  - name: My Plugin\n    kind: retriever\n    path: /bin/r\n    sha256: " + sum + "\n", "key plugins[0].name: \"My Plugin\" is not a plugin name"},
+		"bad timeout":    {decl("    timeout: soon\n"), "key plugins[0].timeout: expected a duration"},
+		"fail_open":      {decl("    fail_open: true\n"), "key plugins[0].fail_open: only for guardrails"},
+		"env not a map":  {decl("    env: [a, b]\n"), "key plugins[0].env: expected a mapping"},
+		"bad env ref":    {decl("    env:\n      DSN: ${not valid}\n"), "key plugins[0].env.DSN: \"${not valid}\": write a reference"},
+		"open env ref":   {decl("    env:\n      DSN: ${DSN\n"), "key plugins[0].env.DSN: \"${DSN\": write a reference"},
+		"twice":          {decl("  - name: r\n    kind: guardrail\n    path: /bin/g\n    sha256: " + sum + "\n"), "key plugins[1].name: \"r\" is already the name of plugins[0]"},
+		"not a list":     {minimal + "plugins:\n  name: r\n", "key plugins: expected a list"},
+		"negative bytes": {decl("    max_response_bytes: -1\n"), "key plugins[0].max_response_bytes: negative"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := load(tc.yaml, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want %q, got %v", tc.want, err)
+			}
+		})
+	}
+}

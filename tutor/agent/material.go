@@ -20,6 +20,9 @@ import (
 // model is configured, and the text is the course's own words, quoted.
 type Material struct {
 	Retriever tutor.Retriever
+	// Guard screens the learner's message and the passages before they
+	// are quoted; nil: no guardrails.
+	Guard tutor.Guard
 	// Passages is how many passages to quote (default 3).
 	Passages int
 }
@@ -30,19 +33,30 @@ const NoModelNotice = "No language model is configured for this tutor, so it ans
 // Respond implements tutor.Responder.
 func (m Material) Respond(ctx context.Context, t tutor.Turn, w tutor.AnswerWriter) error {
 	w.Notice("info", "Course-material mode", NoModelNotice)
-	if t.Course == "" || t.MaxStage < 1 {
+	a := &access{retriever: m.Retriever, guard: m.Guard, turn: t, w: w}
+	if !a.available() {
+		if _, _, ok := a.screenInput(ctx, nil); !ok {
+			return nil
+		}
 		w.Text("This conversation is not about a course you are enrolled in, so there is no material to draw on. " +
 			"Start a new conversation from a lesson page (or enrol in a course) and ask again.\n\n" +
 			"Meanwhile, a question to think about: what do you already know about this, and where exactly do you get stuck?")
 		return nil
 	}
 	w.Progress("Searching the course material…")
-	q := tutor.RetrievalQuery{Course: t.Course, MaxStage: t.MaxStage, Text: strings.TrimSpace(t.Question + " " + t.QuotedText), Limit: m.limit()}
-	ps, err := m.Retriever.Retrieve(ctx, q)
+	ps, answered, err := a.search(ctx, strings.TrimSpace(t.Question+" "+t.QuotedText), m.limit())
 	if err != nil {
-		return fmt.Errorf("retrieve: %w", err)
+		return err
 	}
-	ps = tutor.Allowed(q, ps)
+	_, ps, ok := a.screenInput(ctx, ps)
+	if !ok {
+		return nil
+	}
+	if !answered {
+		w.Text("I cannot search the course material right now, so I have no passages to show you. Please ask again in a minute.\n\n" +
+			"Meanwhile, a question to start from: what have you tried so far, and what did you expect to happen?")
+		return nil
+	}
 	if len(ps) == 0 {
 		w.Text(fmt.Sprintf("I found nothing about that in the material you have unlocked so far (up to stage %d). "+
 			"Try other words, or name the lesson or idea you are working on.\n\n"+

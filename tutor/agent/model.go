@@ -33,7 +33,11 @@ type ModelConfig struct {
 	MaxOutputTokens int
 	// HTTPClient talks to the model; nil means http.DefaultClient's transport.
 	HTTPClient *http.Client
-	Retriever  tutor.Retriever
+	// Retriever finds course material; nil: none.
+	Retriever tutor.Retriever
+	// Guard screens the learner's message and the material before the
+	// model sees them; nil: no guardrails.
+	Guard tutor.Guard
 }
 
 // Model answers with a language model.
@@ -67,20 +71,27 @@ func NewModel(cfg ModelConfig) *Model {
 
 const searchTool = "search_course_material"
 
-// Respond implements tutor.Responder.
+// Respond implements tutor.Responder. Course material is searched and the
+// input guardrails run before the model is asked, so a blocked message
+// never reaches it and nothing streams before the guardrails decided.
 func (m *Model) Respond(ctx context.Context, t tutor.Turn, w tutor.AnswerWriter) error {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
 	defer cancel()
+	a := &access{retriever: m.cfg.Retriever, guard: m.cfg.Guard, turn: t, w: w}
 	var passages []tutor.Passage
-	if t.Course != "" && t.MaxStage > 0 && m.cfg.Retriever != nil {
+	if a.available() {
 		w.Progress("Searching the course material…")
 		var err error
-		if passages, err = m.search(ctx, t, strings.TrimSpace(t.Question+" "+t.QuotedText), 4); err != nil {
+		if passages, _, err = a.search(ctx, strings.TrimSpace(t.Question+" "+t.QuotedText), 4); err != nil {
 			return err
 		}
-		for _, p := range passages {
-			w.Source(p)
-		}
+	}
+	t, passages, ok := a.screenInput(ctx, passages)
+	if !ok {
+		return nil
+	}
+	for _, p := range passages {
+		w.Source(p)
 	}
 	msgs := Prompt(t, passages)
 	for round := 0; ; round++ {
@@ -92,7 +103,7 @@ func (m *Model) Respond(ctx context.Context, t tutor.Turn, w tutor.AnswerWriter)
 		if m.cfg.MaxOutputTokens > 0 {
 			params.MaxCompletionTokens = openai.Int(int64(m.cfg.MaxOutputTokens))
 		}
-		if t.Course != "" && t.MaxStage > 0 && m.cfg.Retriever != nil && round < maxToolRounds {
+		if a.available() && round < maxToolRounds {
 			params.Tools = []openai.ChatCompletionToolUnionParam{searchToolParam()}
 		}
 		calls, text, err := m.call(ctx, params, w)
@@ -118,7 +129,7 @@ func (m *Model) Respond(ctx context.Context, t tutor.Turn, w tutor.AnswerWriter)
 		}
 		msgs = append(msgs, openai.ChatCompletionMessageParamUnion{OfAssistant: &assistant})
 		for _, c := range calls {
-			msgs = append(msgs, openai.ToolMessage(m.runTool(ctx, t, c, w), c.id))
+			msgs = append(msgs, openai.ToolMessage(m.runTool(ctx, a, c), c.id))
 		}
 	}
 }
@@ -211,7 +222,8 @@ func searchToolParam() openai.ChatCompletionToolUnionParam {
 
 // runTool executes one tool call and returns what the model reads back.
 // Failures are told to the model, not to the learner: it can go on.
-func (m *Model) runTool(ctx context.Context, t tutor.Turn, c toolCall, w tutor.AnswerWriter) string {
+// Found passages pass the input guardrails before the model reads them.
+func (m *Model) runTool(ctx context.Context, a *access, c toolCall) string {
 	if c.name != searchTool {
 		return fmt.Sprintf("error: there is no tool %q", c.name)
 	}
@@ -221,26 +233,23 @@ func (m *Model) runTool(ctx context.Context, t tutor.Turn, c toolCall, w tutor.A
 	if err := json.Unmarshal([]byte(c.args), &args); err != nil || strings.TrimSpace(args.Query) == "" {
 		return "error: call " + searchTool + ` with {"query": "..."}`
 	}
-	w.Progress("Searching the course material for “" + excerpt(args.Query, 80) + "”…")
-	ps, err := m.search(ctx, t, args.Query, 4)
+	a.w.Progress("Searching the course material for “" + excerpt(args.Query, 80) + "”…")
+	ps, answered, err := a.search(ctx, args.Query, 4)
 	if err != nil {
 		return "error: the search failed; answer without it"
+	}
+	if !answered {
+		return "error: " + tutor.SearchUnavailableNotice + "; answer without the course material"
+	}
+	ps, ok := a.screenPassages(ctx, ps)
+	if !ok {
+		return "error: the search results could not be checked; answer without them"
 	}
 	if len(ps) == 0 {
 		return "No matching sections in the material the learner has unlocked."
 	}
 	for _, p := range ps {
-		w.Source(p)
+		a.w.Source(p)
 	}
 	return formatPassages(ps)
-}
-
-// search retrieves passages and drops any the learner may not see.
-func (m *Model) search(ctx context.Context, t tutor.Turn, text string, limit int) ([]tutor.Passage, error) {
-	q := tutor.RetrievalQuery{Course: t.Course, MaxStage: t.MaxStage, Text: text, Limit: limit}
-	ps, err := m.cfg.Retriever.Retrieve(ctx, q)
-	if err != nil {
-		return nil, fmt.Errorf("retrieve: %w", err)
-	}
-	return tutor.Allowed(q, ps), nil
 }

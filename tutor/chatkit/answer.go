@@ -15,7 +15,7 @@ import (
 // runs detached from the request.
 func (h *Handler) answer(ctx context.Context, c tutor.Caller, th tutor.Thread, msg tutor.Item, start time.Time, send func(any)) {
 	aw := &answerWriter{h: h, thread: th, send: send, start: start}
-	err := h.respond(ctx, c, th, msg, aw)
+	turn, err := h.respond(ctx, c, th, msg, aw)
 	if err == nil && !aw.started {
 		err = errors.New("the tutor produced no answer")
 	}
@@ -27,7 +27,7 @@ func (h *Handler) answer(ctx context.Context, c tutor.Caller, th tutor.Thread, m
 		h.cfg.Logger.Warn("answer failed", "thread", th.ID, "error", err)
 		if aw.started {
 			aw.Text("\n\n*(This answer was interrupted. Retry to get a complete one.)*")
-			aw.finish(saveCtx, tutor.ItemInterrupted)
+			aw.finish(saveCtx, tutor.ItemInterrupted, h.checkOutput(ctx, turn, aw))
 		}
 		msg := "The tutor could not answer just now. Please try again."
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -35,7 +35,7 @@ func (h *Handler) answer(ctx context.Context, c tutor.Caller, th tutor.Thread, m
 		}
 		send(ErrorEvent{Type: EvError, Code: ErrorCodeCustom, Message: &msg, AllowRetry: true})
 	} else {
-		aw.finish(saveCtx, tutor.ItemDone)
+		aw.finish(saveCtx, tutor.ItemDone, h.checkOutput(ctx, turn, aw))
 	}
 	u := tutor.Usage{UserID: c.UserID, At: time.Now(), Total: time.Since(start), Failed: err != nil, TokensIn: aw.tokensIn, TokensOut: aw.tokensOut}
 	if !aw.firstText.IsZero() {
@@ -47,13 +47,32 @@ func (h *Handler) answer(ctx context.Context, c tutor.Caller, th tutor.Thread, m
 	}
 }
 
-// respond builds the turn and asks the Responder.
-func (h *Handler) respond(ctx context.Context, c tutor.Caller, th tutor.Thread, msg tutor.Item, aw *answerWriter) error {
+// checkOutput runs the output guardrails on the finished answer and
+// returns its replacement, or nil to keep it. An answer cut short is
+// checked too: what was streamed is stored.
+func (h *Handler) checkOutput(ctx context.Context, turn tutor.Turn, aw *answerWriter) *string {
+	if h.cfg.Guard == nil || !aw.started {
+		return nil
+	}
+	// The answer's own deadline may be spent (a slow model); the check
+	// gets a moment of its own, bounded by the guardrails' timeouts.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	v := h.cfg.Guard.CheckOutput(ctx, tutor.GuardOutput{Turn: turn, Answer: aw.item.Content[0].Text, Passages: aw.passages})
+	if !v.Replaced {
+		return nil
+	}
+	h.metrics.replaced.Inc()
+	return &v.Answer
+}
+
+// respond builds the turn and asks the Responder; it returns the turn.
+func (h *Handler) respond(ctx context.Context, c tutor.Caller, th tutor.Thread, msg tutor.Item, aw *answerWriter) (tutor.Turn, error) {
+	turn := tutor.Turn{Caller: c, Thread: th}
 	history, err := h.cfg.Threads.History(ctx, th.ID, historyItems)
 	if err != nil {
-		return err
+		return turn, err
 	}
-	turn := tutor.Turn{Caller: c, Thread: th}
 	for _, it := range history {
 		if it.CreatedAt.After(msg.CreatedAt) || it.ID == msg.ID {
 			continue
@@ -81,10 +100,10 @@ func (h *Handler) respond(ctx context.Context, c tutor.Caller, th tutor.Thread, 
 		case err == nil, tutor.ErrorCode(err) == tutor.ENOTFOUND:
 			aw.Notice("warning", "Not enrolled", "You are not enrolled in this course any more, so the tutor cannot draw on its material.")
 		default:
-			return err
+			return turn, err
 		}
 	}
-	return h.cfg.Responder.Respond(ctx, turn, aw)
+	return turn, h.cfg.Responder.Respond(ctx, turn, aw)
 }
 
 // itemText returns a stored message's text (and quoted text).
@@ -129,6 +148,7 @@ type answerWriter struct {
 	started   bool
 	item      AssistantMessageItem
 	sources   []tutor.SourceRef
+	passages  []tutor.Passage
 	firstText time.Time
 	tokensIn  int64
 	tokensOut int64
@@ -185,6 +205,7 @@ func (a *answerWriter) Source(p tutor.Passage) {
 	}
 	a.begin()
 	a.sources = append(a.sources, ref)
+	a.passages = append(a.passages, p)
 	title := p.LessonTitle
 	if p.Section != "" && p.Section != p.LessonTitle {
 		title += " › " + p.Section
@@ -203,11 +224,18 @@ func (a *answerWriter) Usage(in, out int64) {
 	a.tokensOut += out
 }
 
-// finish closes the content part and the item, and stores it.
-func (a *answerWriter) finish(ctx context.Context, status string) {
+// finish closes the content part and the item, and stores it. With a
+// replacement (an output guardrail's) the streamed item is replaced in
+// the client (thread.item.replaced: same id, the replacement's text, the
+// same sources) and only the replacement is stored.
+func (a *answerWriter) finish(ctx context.Context, status string, replacement *string) {
 	a.send(ItemUpdatedEvent{Type: EvItemUpdated, ItemID: a.item.ID,
 		Update: ContentPartEvent{Type: UpdPartDone, ContentIndex: 0, Content: a.item.Content[0]}})
 	a.send(ItemEvent{Type: EvItemDone, Item: a.item})
+	if replacement != nil {
+		a.item.Content[0].Text = *replacement
+		a.send(ItemReplacedEvent{Type: EvItemReplaced, Item: a.item})
+	}
 	payload, err := marshal(a.item)
 	if err == nil {
 		err = a.h.cfg.Threads.SaveItem(ctx, tutor.Item{

@@ -38,6 +38,10 @@ type Config struct {
 	Courses   tutor.CourseStore
 	Reports   tutor.ReportStore
 	Responder tutor.Responder
+	// Guard checks every finished answer (output guardrails); one it
+	// replaces is sent again as thread.item.replaced and stored replaced.
+	// nil: no guardrails.
+	Guard tutor.Guard
 	// DailyMessages is the students' rolling 24-hour message limit.
 	DailyMessages int
 	// MaxMessageBytes bounds a message's text; more is 413.

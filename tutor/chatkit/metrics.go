@@ -13,6 +13,7 @@ type metrics struct {
 	answers     *prometheus.CounterVec // by outcome: done, failed
 	firstToken  prometheus.Histogram
 	refusals    *prometheus.CounterVec // messages refused before an answer, by code
+	replaced    prometheus.Counter     // answers an output guardrail replaced
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -30,9 +31,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tutor_message_refusals_total", Help: "Messages refused before an answer, by error code (rate_limited, email_not_verified, ...).",
 		}, []string{"code"}),
+		replaced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tutor_answers_replaced_total", Help: "Answers an output guardrail replaced after they streamed (thread.item.replaced).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.openStreams, m.answers, m.firstToken, m.refusals)
+		reg.MustRegister(m.openStreams, m.answers, m.firstToken, m.refusals, m.replaced)
 	}
 	return m
 }

@@ -213,6 +213,7 @@ const (
 	EvItemAdded       = "thread.item.added"
 	EvItemUpdated     = "thread.item.updated"
 	EvItemDone        = "thread.item.done"
+	EvItemReplaced    = "thread.item.replaced"
 	EvStreamOptions   = "stream_options"
 	EvProgressUpdate  = "progress_update"
 	EvNotice          = "notice"
@@ -235,6 +236,13 @@ type ThreadCreatedEvent struct {
 
 // ItemEvent is thread.item.added and thread.item.done.
 type ItemEvent struct {
+	Type string `json:"type"`
+	Item any    `json:"item"`
+}
+
+// ItemReplacedEvent replaces an item the client already has (chatkit's
+// ThreadItemReplacedEvent): here an answer an output guardrail replaced.
+type ItemReplacedEvent struct {
 	Type string `json:"type"`
 	Item any    `json:"item"`
 }

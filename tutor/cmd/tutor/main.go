@@ -1,7 +1,9 @@
 // Command tutor serves the AI tutor API and the learner web app.
 //
-//	tutor [serve] [-config PATH]      serve (the default)
-//	tutor ingest [-config PATH] DIR   load the Markdown lessons under DIR
+//	tutor [serve] [-config PATH]        serve (the default)
+//	tutor ingest [-config PATH] DIR     load the Markdown lessons under DIR (and into every retriever plugin)
+//	tutor plugins list [-config PATH]   start the declared plugins, show what runs, stop them
+//	tutor plugins check [-config PATH]  the same, and ask each whether it answers; exit 1 when a required one does not
 package main
 
 import (
@@ -16,15 +18,19 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/kit/server"
 	"github.com/learnplatform/platform/kit/token"
+	"github.com/learnplatform/platform/plugins"
+	"github.com/learnplatform/platform/plugins/host"
 	"github.com/learnplatform/platform/tutor"
 	"github.com/learnplatform/platform/tutor/agent"
 	"github.com/learnplatform/platform/tutor/api"
 	"github.com/learnplatform/platform/tutor/chatkit"
 	"github.com/learnplatform/platform/tutor/content"
+	"github.com/learnplatform/platform/tutor/pluginhost"
 	"github.com/learnplatform/platform/tutor/postgres"
 	"github.com/learnplatform/platform/tutor/web"
 )
@@ -32,17 +38,24 @@ import (
 func main() {
 	args := os.Args[1:]
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "ingest") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "ingest" || args[0] == "plugins") {
 		cmd, args = args[0], args[1:]
 	}
 	var dir string
-	if cmd == "ingest" {
+	switch cmd {
+	case "ingest":
 		// The folder is the last argument; the rest are the usual flags.
 		if len(args) == 0 || strings.HasPrefix(args[len(args)-1], "-") {
 			fmt.Fprintln(os.Stderr, "tutor: usage: tutor ingest [-config PATH] DIR")
 			os.Exit(server.ExitConfig)
 		}
 		dir, args = args[len(args)-1], args[:len(args)-1]
+	case "plugins":
+		if len(args) == 0 || (args[0] != "list" && args[0] != "check") {
+			fmt.Fprintln(os.Stderr, "tutor: usage: tutor plugins list|check [-config PATH]")
+			os.Exit(server.ExitConfig)
+		}
+		cmd, args = "plugins "+args[0], args[1:]
 	}
 	cfg := tutor.DefaultConfig()
 	path := server.LoadConfig("tutor", args, &cfg)
@@ -51,22 +64,48 @@ func main() {
 	ctx, stop := server.SignalContext()
 	defer stop()
 
-	var err error
-	switch cmd {
-	case "ingest":
-		err = ingestCommand(ctx, cfg, dir)
-	default:
-		err = run(ctx, cfg, logger)
+	specs, err := cfg.PluginSpecs(os.LookupEnv)
+	if err == nil {
+		switch cmd {
+		case "ingest":
+			err = ingestCommand(ctx, cfg, specs, dir, logger)
+		case "plugins list", "plugins check":
+			err = pluginsCommand(ctx, specs, cmd == "plugins check", logger)
+		default:
+			err = run(ctx, cfg, specs, logger)
+		}
 	}
 	var ce *config.Error
 	if errors.As(err, &ce) { // unusable course material stops start-up like bad config
 		ce.File = path
 		server.ExitOnConfigError("tutor", ce)
 	}
+	var se *host.StartError
+	if errors.As(err, &se) {
+		fmt.Fprintf(os.Stderr, "tutor: %v\n", se)
+	}
 	if err != nil {
 		logger.Error("stopped", "error", err)
 		os.Exit(1)
 	}
+}
+
+// startPlugins starts the declared plugins (nil when none is declared).
+// A required plugin that cannot start is an error (*host.StartError); an
+// optional one is logged and retried while the tutor runs without it.
+func startPlugins(ctx context.Context, specs []host.Spec, logger *slog.Logger, reg prometheus.Registerer) (*host.Host, error) {
+	if len(specs) == 0 {
+		return nil, nil
+	}
+	h, err := host.Start(ctx, specs, host.Options{Logger: logger, Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range h.Plugins() {
+		s := st.Status()
+		logger.Info("plugin", "plugin", s.Name, "kind", s.Kind, "required", s.Required, "state", s.State, "pid", s.PID, "path", s.Path)
+	}
+	return h, nil
 }
 
 func openDB(ctx context.Context, cfg tutor.Config) (*pgxpool.Pool, error) {
@@ -78,31 +117,124 @@ func openDB(ctx context.Context, cfg tutor.Config) (*pgxpool.Pool, error) {
 	return pgxpool.NewWithConfig(ctx, pc)
 }
 
-// ingest loads dir's lessons into the database.
-func ingest(ctx context.Context, db *postgres.DB, dir string) (tutor.IngestReport, error) {
+// ingest loads dir's lessons into the database and, when plugins run,
+// through every retriever plugin that takes ingestion. The tutor's own
+// store is written first: it serves the lesson pages whatever retrievers
+// say.
+func ingest(ctx context.Context, db *postgres.DB, h *host.Host, dir string) (tutor.IngestReport, []pluginhost.IngestResult, error) {
 	lessons, err := content.Load(os.DirFS(dir))
 	if err != nil {
-		return tutor.IngestReport{}, &config.Error{Key: "content.dir", Problem: fmt.Sprintf("%s: %v", dir, err)}
+		return tutor.IngestReport{}, nil, &config.Error{Key: "content.dir", Problem: fmt.Sprintf("%s: %v", dir, err)}
 	}
-	return db.Ingest(ctx, lessons)
+	rep, err := db.Ingest(ctx, lessons)
+	if err != nil || h == nil {
+		return rep, nil, err
+	}
+	return rep, pluginhost.Ingest(ctx, h, lessons), nil
 }
 
-func ingestCommand(ctx context.Context, cfg tutor.Config, dir string) error {
+// retrieversOnly keeps the retriever plugins: ingestion needs no guardrails.
+func retrieversOnly(specs []host.Spec) []host.Spec {
+	var out []host.Spec
+	for _, s := range specs {
+		if s.Kind == plugins.KindRetriever {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func ingestCommand(ctx context.Context, cfg tutor.Config, specs []host.Spec, dir string, logger *slog.Logger) error {
 	pool, err := openDB(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	rep, err := ingest(ctx, postgres.New(pool), dir)
+	h, err := startPlugins(ctx, retrieversOnly(specs), logger, nil)
+	if err != nil {
+		return err
+	}
+	if h != nil {
+		defer h.Close()
+	}
+	rep, results, err := ingest(ctx, postgres.New(pool), h, dir)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("ingested %s: %d course(s), %d lesson(s) added, %d updated, %d unchanged, %d removed\n",
 		dir, rep.Courses, rep.Added, rep.Updated, rep.Unchanged, rep.Removed)
+	var failed []string
+	for _, r := range results {
+		switch {
+		case r.Skipped:
+			fmt.Printf("  retriever %s: not fed by ingestion (skipped)\n", r.Name)
+		case r.Err != nil:
+			fmt.Printf("  retriever %s: FAILED: %v\n", r.Name, r.Err)
+			failed = append(failed, r.Name)
+		default:
+			fmt.Printf("  retriever %s: %d lesson(s) added, %d updated, %d unchanged, %d removed\n",
+				r.Name, r.Report.Added, r.Report.Updated, r.Report.Unchanged, r.Report.Removed)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("ingestion failed in retriever(s) %s; run it again once they answer", strings.Join(failed, ", "))
+	}
 	return nil
 }
 
-func run(ctx context.Context, cfg tutor.Config, logger *slog.Logger) error {
+// pluginsCommand starts the declared plugins as the tutor would (pinned
+// checksum, handshake, configuration, health) in this process, prints
+// their state (and with check, whether each answers a health check now)
+// and stops them. It fails when a required plugin is not healthy; an
+// optional one is shown but does not fail it.
+func pluginsCommand(ctx context.Context, specs []host.Spec, check bool, logger *slog.Logger) error {
+	if len(specs) == 0 {
+		fmt.Println("no plugins declared (the tutor searches its own lesson store and runs no guardrails)")
+		return nil
+	}
+	// Start every plugin as optional, so one that fails is shown next to
+	// the others rather than ending the command.
+	required := map[string]bool{}
+	relaxed := make([]host.Spec, len(specs))
+	for i, s := range specs {
+		required[s.Name] = s.Required
+		s.Required = false
+		relaxed[i] = s
+	}
+	h, err := host.Start(ctx, relaxed, host.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	var st []host.Status
+	if check {
+		st = h.Check(ctx)
+	} else {
+		for _, p := range h.Plugins() {
+			st = append(st, p.Status())
+		}
+	}
+	var bad []string
+	for i := range st {
+		st[i].Required = required[st[i].Name]
+		healthy := st[i].State == host.StateUp
+		if check {
+			healthy = st[i].Health == "ok"
+		}
+		if st[i].Required && !healthy {
+			bad = append(bad, st[i].Name)
+		}
+	}
+	if err := host.WriteStatus(os.Stdout, st); err != nil {
+		return err
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("required plugin(s) not healthy: %s", strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+func run(ctx context.Context, cfg tutor.Config, specs []host.Spec, logger *slog.Logger) error {
 	pool, err := openDB(ctx, cfg)
 	if err != nil {
 		return err
@@ -110,16 +242,49 @@ func run(ctx context.Context, cfg tutor.Config, logger *slog.Logger) error {
 	defer pool.Close()
 	db := postgres.New(pool)
 
+	srv := server.New("tutor", logger, server.PingCheck("postgres", db.Pool()))
+	plugs, err := startPlugins(ctx, specs, logger, srv.Registry)
+	if err != nil {
+		return err
+	}
+	if plugs != nil {
+		// After the answers still being written (below): they use them.
+		defer plugs.Close()
+	}
+
 	if cfg.Content.Dir != "" {
-		rep, err := ingest(ctx, db, cfg.Content.Dir)
+		rep, results, err := ingest(ctx, db, plugs, cfg.Content.Dir)
 		if err != nil {
 			return err
 		}
 		logger.Info("course material ingested", "dir", cfg.Content.Dir, "courses", rep.Courses,
 			"added", rep.Added, "updated", rep.Updated, "unchanged", rep.Unchanged, "removed", rep.Removed)
+		for _, r := range results {
+			switch {
+			case r.Err != nil:
+				logger.Error("course material not ingested into a retriever; it answers from what it had", "plugin", r.Name, "error", r.Err)
+			case !r.Skipped:
+				logger.Info("course material ingested", "plugin", r.Name, "added", r.Report.Added, "updated", r.Report.Updated,
+					"unchanged", r.Report.Unchanged, "removed", r.Report.Removed)
+			}
+		}
 	}
 
-	srv := server.New("tutor", logger, server.PingCheck("postgres", db.Pool()))
+	// Retrieval: the retriever plugins when any is declared, else the
+	// tutor's own lesson store (PostgreSQL full-text search).
+	var retriever tutor.Retriever = db
+	var guard tutor.Guard
+	if plugs != nil {
+		if len(plugs.Retrievers()) > 0 {
+			retriever = pluginhost.Retriever{Host: plugs, Logger: logger}
+		}
+		if len(plugs.Guardrails()) > 0 {
+			guard = pluginhost.Guard{Host: plugs, Logger: logger}
+		}
+	}
+	if _, own := retriever.(*postgres.DB); own {
+		logger.Info("course search: the tutor's own lesson store (no retriever plugin declared)")
+	}
 	tokens, err := token.New(token.Config{Issuer: cfg.Hydra.Issuer.String(), Logger: logger, Registerer: srv.Registry})
 	if err != nil {
 		return err
@@ -133,11 +298,11 @@ func run(ctx context.Context, cfg tutor.Config, logger *slog.Logger) error {
 		responder = agent.NewModel(agent.ModelConfig{
 			BaseURL: cfg.Model.BaseURL.String(), APIKey: cfg.Model.APIKey, Name: cfg.Model.Name,
 			FirstTokenTimeout: cfg.Model.FirstTokenTimeout, Timeout: cfg.Model.Timeout,
-			MaxOutputTokens: cfg.Model.MaxOutputTokens, Retriever: db,
+			MaxOutputTokens: cfg.Model.MaxOutputTokens, Retriever: retriever, Guard: guard,
 		})
 		logger.Info("answering with a language model", "base_url", cfg.Model.BaseURL.String(), "model", cfg.Model.Name)
 	} else {
-		responder = agent.Material{Retriever: db}
+		responder = agent.Material{Retriever: retriever, Guard: guard}
 		logger.Warn("no model configured (model.base_url, model.name): course-material mode, answers quote the course material")
 	}
 
@@ -152,7 +317,7 @@ func run(ctx context.Context, cfg tutor.Config, logger *slog.Logger) error {
 		return strings.TrimSuffix(cfg.PublicURL.String(), "/") + "/" + u
 	}
 	ck := chatkit.New(chatkit.Config{
-		Threads: db, Courses: db, Reports: db, Responder: responder,
+		Threads: db, Courses: db, Reports: db, Responder: responder, Guard: guard,
 		DailyMessages: cfg.Limits.DailyMessages, MaxMessageBytes: cfg.Limits.MaxMessageBytes, MaxPageSize: cfg.Limits.MaxPageSize,
 		LessonURL: lessonURL, AnswerTimeout: cfg.Model.Timeout + time.Minute, Logger: logger, Registerer: srv.Registry,
 	})

@@ -434,6 +434,14 @@ export function mountTutor({ api, read, auth, ctx }) {
             finished = true;
           }
           break;
+        case "thread.item.replaced":
+          // An output guardrail replaced the answer after it streamed.
+          if (ev.item.type === "assistant_message" && answer && answer.node.dataset.item === ev.item.id) {
+            const c = ev.item.content[0] || { text: "" };
+            answer.setText(c.text);
+            say("The tutor revised its answer.");
+          }
+          break;
         case "notice":
           notice(ev.title, ev.message, ev.level);
           break;
