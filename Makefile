@@ -38,8 +38,12 @@ $(BIN)/mailpit-%: tools/mailpit/go.mod
 	@echo "building Mailpit $* from its Go module"
 	cd tools/mailpit && GOWORK=off $(GO) build -trimpath -ldflags "-X github.com/axllent/mailpit/config.Version=$*" -o $@.tmp github.com/axllent/mailpit && mv $@.tmp $@
 
-services: ## our own services and the launcher (fast: Go's build cache)
-	$(GO) build -o $(BIN)/ ./identity/cmd/identity ./consent/cmd/consent ./tutor/cmd/tutor ./e2e/cmd/stack ./migrations/cmd/migrate ./migrations/cmd/migrate-legacy
+# The shipped plugins the launcher declares for the tutor (e2e/stack.Plugins).
+PLUGINS := retriever-postgres guardrail-socratic guardrail-safety
+
+services: ## our own services, the tutor's plugins and the launcher (fast: Go's build cache)
+	$(GO) build -o $(BIN)/ ./identity/cmd/identity ./consent/cmd/consent ./tutor/cmd/tutor ./e2e/cmd/stack ./migrations/cmd/migrate ./migrations/cmd/migrate-legacy \
+	  $(addprefix ./plugins/cmd/,$(PLUGINS))
 
 deps: ## system packages the stack needs (PostgreSQL; Chromium for browser tests)
 	@bash scripts/deps.sh

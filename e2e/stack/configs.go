@@ -8,6 +8,9 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/learnplatform/platform/plugins"
+	"github.com/learnplatform/platform/plugins/host"
 )
 
 type m = map[string]any
@@ -279,8 +282,70 @@ func (s *Stack) serviceConfigs() map[string]m {
 			// The sample course, ingested at the tutor's start, so a fresh
 			// stack has something to teach from offline.
 			"content": m{"dir": filepath.Join(s.opts.Root, "tutor", "content", "sample")},
+			// "plugins" comes from tutorPlugins (it needs the binaries).
 		},
 	}
+}
+
+// DefaultTutorPlugins are the plugins the launcher declares for the
+// tutor, from binDir: retriever-postgres on the platform database (its
+// DSN is the tutor's own database URL, passed by env, never written into
+// the file) and both guardrails, all required, guardrails failing closed.
+func DefaultTutorPlugins(binDir string) []host.Spec {
+	bin := func(name string) string { return filepath.Join(binDir, name) }
+	return []host.Spec{
+		{Name: "retriever-postgres", Kind: plugins.KindRetriever, Path: bin("retriever-postgres"), Required: true,
+			Env:    map[string]string{"RETRIEVER_POSTGRES_DSN": "${TUTOR_DATABASE_URL}"},
+			Config: m{"table": "retriever_chunks", "max_conns": 8}},
+		{Name: "guardrail-socratic", Kind: plugins.KindGuardrail, Path: bin("guardrail-socratic"), Required: true},
+		{Name: "guardrail-safety", Kind: plugins.KindGuardrail, Path: bin("guardrail-safety"), Required: true},
+	}
+}
+
+// tutorPlugins is the tutor config's plugins list for this run, each
+// binary's checksum pinned as the launcher finds it.
+func (s *Stack) tutorPlugins() ([]m, error) {
+	specs := DefaultTutorPlugins(s.opts.BinDir)
+	if s.opts.TutorPlugins != nil {
+		specs = s.opts.TutorPlugins(specs)
+	}
+	out := make([]m, 0, len(specs))
+	for _, sp := range specs {
+		if sp.SHA256 == "" {
+			sum, err := host.FileSHA256(sp.Path)
+			if err != nil {
+				return nil, fmt.Errorf("tutor plugin %s: %w (run `make build`: it builds the plugins into bin/)", sp.Name, err)
+			}
+			sp.SHA256 = sum
+		}
+		out = append(out, pluginYAML(sp))
+	}
+	return out, nil
+}
+
+// pluginYAML is one declaration as the tutor's YAML holds it, without the
+// keys left at their defaults.
+func pluginYAML(sp host.Spec) m {
+	d := m{"name": sp.Name, "kind": sp.Kind, "path": sp.Path, "sha256": sp.SHA256, "required": sp.Required}
+	if len(sp.Args) > 0 {
+		d["args"] = sp.Args
+	}
+	if len(sp.Env) > 0 {
+		d["env"] = sp.Env
+	}
+	if sp.Config != nil {
+		d["config"] = sp.Config
+	}
+	if sp.Timeout > 0 {
+		d["timeout"] = sp.Timeout.String()
+	}
+	if sp.FailOpen {
+		d["fail_open"] = true
+	}
+	if sp.MaxResponseBytes > 0 {
+		d["max_response_bytes"] = sp.MaxResponseBytes
+	}
+	return d
 }
 
 // writeConfigs renders this run's overlays and service configs into
@@ -294,6 +359,11 @@ func (s *Stack) writeConfigs() error {
 	if err != nil {
 		return err
 	}
+	// The tutor's database URL for running bin/tutor by hand (ingest,
+	// plugins check) against this stack: `env $(cat .data/secrets/tutor.env) bin/tutor ...`.
+	if err := os.WriteFile(filepath.Join(s.opts.DataDir, "secrets", "tutor.env"), []byte("TUTOR_DATABASE_URL="+s.DSN("platform")+"\n"), 0o600); err != nil {
+		return err
+	}
 	kratosSecrets := mergeTrees(s.kratosSecrets(), social)
 	files := map[string]m{
 		filepath.Join(runDir, "kratos.local.yml"):              s.kratosLocal(),
@@ -301,7 +371,11 @@ func (s *Stack) writeConfigs() error {
 		filepath.Join(s.opts.DataDir, "secrets", "kratos.yml"): kratosSecrets,
 		filepath.Join(s.opts.DataDir, "secrets", "hydra.yml"):  s.hydraSecrets(),
 	}
-	for name, cfg := range s.serviceConfigs() {
+	services := s.serviceConfigs()
+	if services["tutor"]["plugins"], err = s.tutorPlugins(); err != nil {
+		return err
+	}
+	for name, cfg := range services {
 		files[filepath.Join(runDir, name+".yml")] = cfg
 	}
 	for path, v := range files {

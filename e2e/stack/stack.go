@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/learnplatform/platform/migrations"
+	"github.com/learnplatform/platform/plugins/host"
 )
 
 // Ports of every component.
@@ -99,7 +100,8 @@ type Options struct {
 	// DataDir keeps state between starts: the cluster, secrets, Mailpit's
 	// store and the generated run configs.
 	DataDir string
-	// BinDir holds kratos, hydra, mailpit, identity, consent and tutor.
+	// BinDir holds kratos, hydra, mailpit, identity, consent and tutor,
+	// and the plugins the tutor runs (Plugins).
 	BinDir string
 	// Ports to serve on.
 	Ports Ports
@@ -116,6 +118,11 @@ type Options struct {
 	// the environment configures (GOOGLE_CLIENT_ID, ...; see ProviderEnv);
 	// the tests pass a local OpenID Connect provider here.
 	OIDCProviders []OIDCProvider
+	// TutorPlugins, when set, changes the plugins declared in the tutor's
+	// config: it gets the defaults (DefaultTutorPlugins) and returns the
+	// list to declare. Tests use it to run a misbehaving plugin. A Spec
+	// without SHA256 gets its binary's checksum when the config is written.
+	TutorPlugins func(defaults []host.Spec) []host.Spec
 }
 
 // Death reports a child that ended without being asked to.

@@ -229,6 +229,10 @@ func TestServicesRejectBadConfig(t *testing.T) {
 		return p
 	}
 	kratos := "kratos:\n  public_url: http://127.0.0.1:1/\n  admin_url: http://127.0.0.1:2/\n"
+	tutorBase := "hydra:\n  issuer: http://127.0.0.1:9/\ndatabase:\n  url: postgres://x@y/z\n"
+	plugin := func(name, kind string) string {
+		return "  - name: " + name + "\n    kind: " + kind + "\n    path: /opt/" + name + "\n    sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"
+	}
 	identityExtras := "hook_secret: 0123456789abcdef\ntoken_issuer: http://127.0.0.1:7/\nmail:\n  url: smtp://127.0.0.1:8/\n"
 	write("badclients.yml", "clients:\n  - id: app\n    public: true\n    grant_types: [password]\n")
 	cases := []struct {
@@ -240,6 +244,10 @@ func TestServicesRejectBadConfig(t *testing.T) {
 			"badclients.yml: key clients[0].grant_types: unknown grant type"},
 		{"tutor", write("badurl.yml", "hydra:\n  issuer: ftp://hydra\n"), "key hydra.issuer: expected an http:// or https:// URL"},
 		{"tutor", filepath.Join(dir, "missing.yml"), "file not found"},
+		{"tutor", write("badplugin.yml", tutorBase+"plugins:\n  - name: r\n    kind: retriever\n    path: /opt/r\n"), "key plugins[0].sha256: missing: pin the binary's checksum"},
+		{"tutor", write("plugintwice.yml", tutorBase+"plugins:\n"+plugin("r", "retriever")+plugin("r", "guardrail")), "key plugins[1].name: \"r\" is already the name of plugins[0]"},
+		{"tutor", write("pluginenv.yml", tutorBase+"plugins:\n"+plugin("r", "retriever")+"    env:\n      DSN: ${TUTOR_NO_SUCH_VARIABLE}\n"),
+			"key plugins[0].env.DSN: refers to ${TUTOR_NO_SUCH_VARIABLE}, which is not set"},
 		{"identity", write("baddb.yml", kratos+"public_url: http://127.0.0.1:3/\npolicy_file: p.yml\n"+identityExtras+"database:\n  url: mysql://x\n"), "key database.url: expected a postgres:// URL"},
 		{"identity", write("badpolicy.yml", kratos+"public_url: http://127.0.0.1:3/\npolicy_file: nope.yml\n"+identityExtras+"database:\n  url: postgres://x@y/z\n"), "key policy_file: cannot read"},
 	}

@@ -37,12 +37,21 @@ var Services = map[string]string{
 	"tutor":    "./tutor/cmd/tutor",
 }
 
+// Plugins are the shipped plugins the tutor runs, built from this checkout
+// next to the services (the launcher declares them in the tutor's config).
+var Plugins = map[string]string{
+	"retriever-postgres": "./plugins/cmd/retriever-postgres",
+	"guardrail-socratic": "./plugins/cmd/guardrail-socratic",
+	"guardrail-safety":   "./plugins/cmd/guardrail-safety",
+}
+
 // thirdParty are the binaries `make ory` builds from pinned Go modules.
 var thirdParty = []string{"kratos", "hydra", "mailpit"}
 
-// PrepareBin fills dir with fresh builds of the platform's services (Go's
-// build cache makes this quick) and links the Ory and Mailpit binaries from
-// oryBin, so a test never runs a stale service binary.
+// PrepareBin fills dir with fresh builds of the platform's services and
+// the shipped plugins (Go's build cache makes this quick) and links the
+// Ory and Mailpit binaries from oryBin, so a test never runs a stale
+// service or plugin binary.
 func PrepareBin(ctx context.Context, root, oryBin, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -62,10 +71,13 @@ func PrepareBin(ctx context.Context, root, oryBin, dir string) error {
 	for _, pkg := range Services {
 		args = append(args, pkg)
 	}
+	for _, pkg := range Plugins {
+		args = append(args, pkg)
+	}
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build of the services: %w\n%s", err, out)
+		return fmt.Errorf("go build of the services and plugins: %w\n%s", err, out)
 	}
 	return nil
 }

@@ -41,7 +41,13 @@ func (h *hclogger) Log(level hclog.Level, msg string, args ...any) {
 	if !h.l.Enabled(context.Background(), lv) {
 		return
 	}
-	h.l.Log(context.Background(), lv, msg, append(append([]any{}, h.args...), args...)...)
+	all := append(append([]any{}, h.args...), args...)
+	for i := 0; i+1 < len(all); i += 2 {
+		if all[i] == "plugin" { // go-plugin's key for the binary; ours names the plugin
+			all[i] = "path"
+		}
+	}
+	h.l.Log(context.Background(), lv, msg, all...)
 }
 func (h *hclogger) Trace(msg string, args ...any) { h.Log(hclog.Trace, msg, args...) }
 func (h *hclogger) Debug(msg string, args ...any) { h.Log(hclog.Debug, msg, args...) }

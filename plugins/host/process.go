@@ -27,6 +27,9 @@ import (
 // (starting, crashed and waiting for its restart, or never started).
 var ErrUnavailable = errors.New("plugin unavailable")
 
+// errStopped is why a plugin the host ended on purpose (Close) is down.
+var errStopped = errors.New("stopped")
+
 // State is where a plugin's process stands.
 type State string
 
@@ -333,7 +336,10 @@ func (p *Plugin) down(why error) {
 	if client != nil {
 		client.Kill()
 	}
-	if wasUp {
+	switch {
+	case wasUp && errors.Is(why, errStopped):
+		p.log.Info("plugin stopped")
+	case wasUp:
 		p.log.Warn("plugin down", "reason", why)
 	}
 }
@@ -447,7 +453,7 @@ func (p *Plugin) close() {
 	p.mu.Unlock()
 	close(p.stop)
 	<-p.done
-	p.down(errors.New("stopped"))
+	p.down(errStopped)
 	p.mu.Lock()
 	p.state = StateStopped
 	p.mu.Unlock()

@@ -60,6 +60,10 @@ func main() {
 	cfg := tutor.DefaultConfig()
 	path := server.LoadConfig("tutor", args, &cfg)
 	logger := server.NewLogger("tutor", cfg.LogLevel)
+	if strings.HasPrefix(cmd, "plugins ") && cfg.LogLevel != "debug" {
+		// The table is the output; the plugins' start and stop are noise.
+		logger = server.NewLogger("tutor", "warn")
+	}
 
 	ctx, stop := server.SignalContext()
 	defer stop()
@@ -97,15 +101,7 @@ func startPlugins(ctx context.Context, specs []host.Spec, logger *slog.Logger, r
 	if len(specs) == 0 {
 		return nil, nil
 	}
-	h, err := host.Start(ctx, specs, host.Options{Logger: logger, Registerer: reg})
-	if err != nil {
-		return nil, err
-	}
-	for _, st := range h.Plugins() {
-		s := st.Status()
-		logger.Info("plugin", "plugin", s.Name, "kind", s.Kind, "required", s.Required, "state", s.State, "pid", s.PID, "path", s.Path)
-	}
-	return h, nil
+	return host.Start(ctx, specs, host.Options{Logger: logger, Registerer: reg})
 }
 
 func openDB(ctx context.Context, cfg tutor.Config) (*pgxpool.Pool, error) {
