@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// NoticeSearchUnavailable is what the tutor tells a learner when a
-// retriever did not answer (Result.Failed is not empty).
+// NoticeSearchUnavailable is what the tutor tells a learner when no
+// retriever answered (every one is in Result.Failed); the answer goes on
+// without course material.
 const NoticeSearchUnavailable = "course search is unavailable right now"
 
 // WriteStatus prints statuses as a table, for `tutor plugins list` (no
