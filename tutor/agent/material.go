@@ -4,7 +4,10 @@
 // tutor.Retriever (also offered to the model as a search tool); Material is
 // the course-material mode used when no model is configured: retrieved
 // passages and a guiding question, under a notice that says so. Both
-// implement tutor.Responder; cmd/tutor picks one.
+// implement tutor.Responder; cmd/tutor picks one. Both run the input
+// guardrails (a tutor.Guard) on the learner's message and every passage
+// before the model or the learner sees them, and answer without material,
+// under a notice, when no retriever answered (tutor.ErrSearchUnavailable).
 package agent
 
 import (
