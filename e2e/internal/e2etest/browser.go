@@ -138,9 +138,24 @@ func (b *Browser) saveShots() {
 }
 
 // Text returns the visible text of the first element matching the CSS selector.
+// The read is one script in the page, so an element that scripts replace
+// between a query and a read (a header re-rendered after sign-in) cannot
+// make it fail; it waits up to a step's time for the element to appear.
 func (b *Browser) Text(sel string) string {
 	b.t.Helper()
-	return strings.TrimSpace(Get(b, "read "+sel, chromedp.Text(chromedp.CSS(sel))))
+	js := "(() => { const e = document.querySelector(" + strconv.Quote(sel) + "); return e ? e.innerText : null })()"
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		v, err := chromedp.Run(b.Ctx, chromedp.Evaluate[*string](js))
+		if err == nil && v != nil {
+			return strings.TrimSpace(*v)
+		}
+		if time.Now().After(deadline) {
+			loc, _ := chromedp.Run(b.Ctx, chromedp.Location())
+			b.t.Fatalf("read %s: not found (%v) (at %s)", sel, err, loc)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Value returns the value of the first input matching the CSS selector.
