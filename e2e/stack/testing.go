@@ -104,6 +104,8 @@ func StartForTest(ctx context.Context, setup ...func(*Options)) (*TestStack, err
 	oryBin := os.Getenv("STACK_BIN")
 	if oryBin == "" {
 		oryBin = filepath.Join(root, "bin")
+	} else if !filepath.IsAbs(oryBin) {
+		oryBin = filepath.Join(root, oryBin) // relative to the checkout, not the test's package
 	}
 	base := filepath.Join(root, ".data", "test")
 	if err := os.MkdirAll(base, 0o755); err != nil {
