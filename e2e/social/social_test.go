@@ -6,6 +6,7 @@
 package social
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -15,6 +16,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/learnplatform/platform/e2e/internal/e2etest"
 	"github.com/learnplatform/platform/e2e/internal/oidcprovider"
@@ -359,6 +363,40 @@ func TestLinkAndUnlinkInSettings(t *testing.T) {
 	}
 	if f = e2etest.PageForm(t, page, "oidc"); f == nil || !f.Has("link", viaGoogle) {
 		t.Fatalf("settings after unlinking: %+v", f)
+	}
+
+	// The auth event log has the link and the unlink once each, and the
+	// sign-in through the provider (Kratos' after-hooks report them).
+	conn, err := pgx.Connect(context.Background(), e2etest.Need(t).DSN("platform"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	want := map[string]int{"social.linked": 1, "social.unlinked": 1, "login.succeeded": 1}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := map[string]int{}
+		rows, err := conn.Query(context.Background(), `SELECT event_type, count(*) FROM auth_event_log
+			WHERE identity_id = $1 AND event_type IN ('social.linked', 'social.unlinked') OR
+			      identity_id = $1 AND event_type = 'login.succeeded' AND detail->>'method' = 'oidc'
+			GROUP BY event_type`, userID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var typ string
+			var n int
+			rows.Scan(&typ, &n)
+			got[typ] = n
+		}
+		rows.Close()
+		if fmt.Sprint(got) == fmt.Sprint(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("social events for %s: got %v, want %v", userID, got, want)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
