@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/learnplatform/platform/kit/config"
+	"github.com/learnplatform/platform/kit/tracing"
 )
 
 // Config is the consent service's configuration file.
@@ -35,6 +36,9 @@ type Config struct {
 	Kratos Kratos `yaml:"kratos"`
 	// Hydra locates Hydra's admin API (login, consent and logout requests).
 	Hydra Hydra `yaml:"hydra"`
+	// Tracing sends OpenTelemetry traces to an OTLP/HTTP collector; off
+	// unless tracing.otlp_endpoint (or OTEL_EXPORTER_OTLP_ENDPOINT) is set.
+	Tracing tracing.Config `yaml:"tracing"`
 }
 
 // Kratos locates Kratos' public and admin APIs.

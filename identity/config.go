@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/learnplatform/platform/kit/config"
+	"github.com/learnplatform/platform/kit/tracing"
 )
 
 // Config is the identity service's configuration file.
@@ -42,6 +43,9 @@ type Config struct {
 	TokenIssuer config.URL `yaml:"token_issuer" required:"true"`
 	// Mail sends the edge's own messages (lockout notices).
 	Mail Mail `yaml:"mail"`
+	// Tracing sends OpenTelemetry traces to an OTLP/HTTP collector; off
+	// unless tracing.otlp_endpoint (or OTEL_EXPORTER_OTLP_ENDPOINT) is set.
+	Tracing tracing.Config `yaml:"tracing"`
 
 	// Policy is loaded from PolicyFile.
 	Policy Policy `yaml:"-"`

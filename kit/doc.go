@@ -1,6 +1,8 @@
 // Package kit holds what the platform's services share and nothing
 // service-specific: strict YAML configuration (config/), HTTP plumbing with
-// health, readiness, metrics and logs (server/), and validation of Hydra's
-// access tokens (token/, used by tutor and identity). Services import it;
+// health, readiness, metrics and logs (server/), optional OpenTelemetry
+// tracing by configuration (tracing/, with an in-process OTLP collector for
+// tests in tracing/tracingtest), and validation of Hydra's access tokens
+// (token/, used by tutor and identity). Services import it;
 // it imports none of them, which keeps the service modules independent.
 package kit

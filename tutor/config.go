@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/learnplatform/platform/kit/config"
+	"github.com/learnplatform/platform/kit/tracing"
 	"github.com/learnplatform/platform/plugins/host"
 )
 
@@ -43,6 +44,9 @@ type Config struct {
 	// embedded PostgreSQL full-text search); with one or more, it searches
 	// through them. Guardrails apply in the order declared.
 	Plugins []host.Spec `yaml:"plugins"`
+	// Tracing sends OpenTelemetry traces to an OTLP/HTTP collector; off
+	// unless tracing.otlp_endpoint (or OTEL_EXPORTER_OTLP_ENDPOINT) is set.
+	Tracing tracing.Config `yaml:"tracing"`
 }
 
 // Database locates PostgreSQL.

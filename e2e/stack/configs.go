@@ -256,7 +256,7 @@ func mergeTrees(dst, src m) m {
 func (s *Stack) serviceConfigs() map[string]m {
 	p := s.opts.Ports
 	kratos := m{"public_url": s.local(p.KratosPublic), "admin_url": s.local(p.KratosAdmin)}
-	return map[string]m{
+	services := map[string]m{
 		"identity": {
 			"listen":              fmt.Sprintf("127.0.0.1:%d", p.Identity),
 			"public_url":          s.local(p.Identity),
@@ -285,6 +285,12 @@ func (s *Stack) serviceConfigs() map[string]m {
 			// "plugins" comes from tutorPlugins (it needs the binaries).
 		},
 	}
+	if s.opts.TracingEndpoint != "" {
+		for _, cfg := range services {
+			cfg["tracing"] = m{"otlp_endpoint": s.opts.TracingEndpoint, "sample_ratio": 1.0}
+		}
+	}
+	return services
 }
 
 // DefaultTutorPlugins are the plugins the launcher declares for the

@@ -123,6 +123,10 @@ type Options struct {
 	// list to declare. Tests use it to run a misbehaving plugin. A Spec
 	// without SHA256 gets its binary's checksum when the config is written.
 	TutorPlugins func(defaults []host.Spec) []host.Spec
+	// TracingEndpoint, when set, turns on tracing in identity, consent and
+	// tutor (their tracing block: this OTLP/HTTP base URL, every trace
+	// sampled); e2e/tracing passes an in-process collector here.
+	TracingEndpoint string
 }
 
 // Death reports a child that ended without being asked to.

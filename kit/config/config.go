@@ -2,8 +2,10 @@
 // must map to a field, every value must fit its field's type, and the first
 // problem is reported as one line naming the file, the key and the problem.
 // Fields tagged `env:"NAME"` are then overridden from the environment (that is
-// how secrets reach a service in production), and finally the struct's own
-// Validate method, if it has one, checks values that depend on each other.
+// how secrets reach a service in production). Sections shared between
+// services (kit/tracing's, say) check themselves through ValidateSection,
+// and finally the struct's own Validate method, if it has one, checks values
+// that depend on each other.
 //
 // Services call Load from main and exit with status 2 on error.
 package config
@@ -48,6 +50,13 @@ type Validator interface {
 	Validate() error
 }
 
+// SectionValidator is implemented by a block of configuration that several
+// services embed (kit/tracing.Config): it checks itself wherever it sits, so
+// no service can forget to. key is its dotted key in the file, for Problem.
+type SectionValidator interface {
+	ValidateSection(key string) error
+}
+
 // Load reads path into dst, a pointer to a struct holding the defaults.
 func Load(path string, dst any) error {
 	data, err := os.ReadFile(path)
@@ -88,6 +97,9 @@ func LoadBytes(name string, data []byte, dst any, lookupEnv func(string) (string
 		return withFile(err)
 	}
 	if err := checkRequired(rv.Elem(), ""); err != nil {
+		return withFile(err)
+	}
+	if err := validateSections(rv.Elem(), ""); err != nil {
 		return withFile(err)
 	}
 	if v, ok := dst.(Validator); ok {
@@ -354,6 +366,32 @@ func checkRequired(v reflect.Value, key string) error {
 		}
 		if fv.Kind() == reflect.Struct && !fv.Addr().Type().Implements(textUnmarshalerType) {
 			if err := checkRequired(fv, k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// validateSections runs ValidateSection on every struct field that has it,
+// depth first.
+func validateSections(v reflect.Value, key string) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		fi, ok := parseField(t.Field(i))
+		if !ok {
+			continue
+		}
+		fv := v.Field(i)
+		if fv.Kind() != reflect.Struct || fv.Addr().Type().Implements(textUnmarshalerType) {
+			continue
+		}
+		k := join(key, fi.yamlName)
+		if err := validateSections(fv, k); err != nil {
+			return err
+		}
+		if sv, ok := fv.Addr().Interface().(SectionValidator); ok {
+			if err := sv.ValidateSection(k); err != nil {
 				return err
 			}
 		}

@@ -128,3 +128,38 @@ func TestLoadFromDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+type section struct {
+	Ratio float64 `yaml:"ratio"`
+}
+
+func (s *section) ValidateSection(key string) error {
+	if s.Ratio > 1 {
+		return Problem(key+".ratio", "must be at most 1, got %g", s.Ratio)
+	}
+	return nil
+}
+
+func TestLoadValidatesSectionsWhereTheySit(t *testing.T) {
+	type outer struct {
+		Top   section `yaml:"top"`
+		Inner struct {
+			Deep section `yaml:"deep"`
+		} `yaml:"inner"`
+	}
+	var c outer
+	if err := LoadBytes("x.yml", []byte("top: {ratio: 1}\ninner: {deep: {ratio: 0.5}}\n"), &c, env(nil)); err != nil {
+		t.Fatal(err)
+	}
+	for src, key := range map[string]string{
+		"top: {ratio: 2}\n":             "top.ratio",
+		"inner: {deep: {ratio: 1.5}}\n": "inner.deep.ratio",
+	} {
+		var c outer
+		err := LoadBytes("x.yml", []byte(src), &c, env(nil))
+		var ce *Error
+		if !errors.As(err, &ce) || ce.File != "x.yml" || ce.Key != key || !strings.Contains(ce.Problem, "at most 1") {
+			t.Fatalf("%q: got %v, want key %s", src, err, key)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // RequestIDHeader carries the request id between services and back to clients.
@@ -110,7 +111,7 @@ func accessLog(logger *slog.Logger) func(http.Handler) http.Handler {
 			if sw.status >= 500 {
 				level = slog.LevelError
 			}
-			logger.LogAttrs(r.Context(), level, "request",
+			attrs := []slog.Attr{
 				slog.String("request_id", RequestID(r.Context())),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
@@ -118,9 +119,20 @@ func accessLog(logger *slog.Logger) func(http.Handler) http.Handler {
 				slog.Int("bytes", sw.bytes),
 				slog.Duration("duration", time.Since(start)),
 				slog.String("remote", r.RemoteAddr),
-			)
+			}
+			logger.LogAttrs(r.Context(), level, "request", append(attrs, traceAttrs(r.Context())...)...)
 		})
 	}
+}
+
+// traceAttrs are the trace_id and span_id of the span in ctx, for log
+// lines; none when the request is not traced.
+func traceAttrs(ctx context.Context) []slog.Attr {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return nil
+	}
+	return []slog.Attr{slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String())}
 }
 
 func recoverJSON(logger *slog.Logger) func(http.Handler) http.Handler {
@@ -131,7 +143,11 @@ func recoverJSON(logger *slog.Logger) func(http.Handler) http.Handler {
 					if v == http.ErrAbortHandler {
 						panic(v)
 					}
-					logger.Error("panic", "request_id", RequestID(r.Context()), "panic", v, "stack", string(debug.Stack()))
+					logger.LogAttrs(r.Context(), slog.LevelError, "panic", append([]slog.Attr{
+						slog.String("request_id", RequestID(r.Context())),
+						slog.Any("panic", v),
+						slog.String("stack", string(debug.Stack())),
+					}, traceAttrs(r.Context())...)...)
 					WriteError(w, http.StatusInternalServerError, "internal", "internal error; request id "+RequestID(r.Context()))
 				}
 			}()
@@ -185,18 +201,25 @@ func (m *httpMetrics) middleware(next http.Handler) http.Handler {
 
 // RequestIDTransport passes the request id of the request being served on
 // to the services it calls, so one id follows a request through the logs of
-// every service (and Kratos' and Hydra's, which log request headers).
+// every service (and Kratos' and Hydra's, which log request headers). When
+// that request is traced (Options.Tracer), each call is also a client span
+// and carries its traceparent, so the called service's spans join the trace.
+// It needs no wiring for that: the span travels in the request's context.
 type RequestIDTransport struct{ Base http.RoundTripper }
 
 // RoundTrip implements http.RoundTripper.
 func (t RequestIDTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if id := RequestID(r.Context()); id != "" && r.Header.Get(RequestIDHeader) == "" {
-		r = r.Clone(r.Context())
-		r.Header.Set(RequestIDHeader, id)
-	}
 	base := t.Base
 	if base == nil {
 		base = http.DefaultTransport
+	}
+	ctx := r.Context()
+	if id := RequestID(ctx); id != "" && r.Header.Get(RequestIDHeader) == "" {
+		r = r.Clone(ctx)
+		r.Header.Set(RequestIDHeader, id)
+	}
+	if span := trace.SpanFromContext(ctx); span.SpanContext().IsValid() {
+		return traceCall(ctx, span, r, base)
 	}
 	return base.RoundTrip(r)
 }

@@ -1,5 +1,6 @@
 // Package server is the HTTP plumbing every platform service shares: a chi
-// router with request ids, JSON access logs, Prometheus metrics, /healthz,
+// router with request ids, JSON access logs, Prometheus metrics, optional
+// OpenTelemetry tracing (Options.Tracer, from kit/tracing), /healthz,
 // /readyz backed by real dependency checks, the platform's JSON error shape,
 // and graceful shutdown. Services mount their own routes on Router.
 package server
@@ -21,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Check is one dependency probed by /readyz.
@@ -39,14 +41,32 @@ type Server struct {
 	checks []Check
 }
 
+// Options are a server's optional parts.
+type Options struct {
+	// Tracer, when set, traces every request but the health and metrics
+	// endpoints (a span per request, continuing an incoming traceparent)
+	// and the calls made through RequestIDTransport while serving them.
+	// kit/tracing's Provider gives it; nil (tracing off) adds nothing.
+	Tracer trace.TracerProvider
+}
+
 // New builds a server with the shared middleware and the health and metrics
 // endpoints already mounted.
 func New(name string, logger *slog.Logger, checks ...Check) *Server {
+	return NewWith(name, logger, Options{}, checks...)
+}
+
+// NewWith is New with options.
+func NewWith(name string, logger *slog.Logger, opts Options, checks ...Check) *Server {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s := &Server{Name: name, Router: chi.NewRouter(), Logger: logger, Registry: reg, checks: checks}
 	m := newHTTPMetrics(reg)
-	s.Router.Use(requestID, accessLog(logger), m.middleware, recoverJSON(logger))
+	s.Router.Use(requestID)
+	if opts.Tracer != nil {
+		s.Router.Use(traceRequests(opts.Tracer))
+	}
+	s.Router.Use(accessLog(logger), m.middleware, recoverJSON(logger))
 	s.Router.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

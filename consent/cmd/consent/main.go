@@ -15,6 +15,7 @@ import (
 	"github.com/learnplatform/platform/consent/kratos"
 	"github.com/learnplatform/platform/consent/web"
 	"github.com/learnplatform/platform/kit/server"
+	"github.com/learnplatform/platform/kit/tracing"
 )
 
 func main() {
@@ -39,6 +40,11 @@ func main() {
 }
 
 func run(ctx context.Context, cfg consent.Config, clients []consent.Client, logger *slog.Logger) error {
+	tr, err := tracing.Start(ctx, "consent", cfg.Tracing, logger)
+	if err != nil {
+		return err
+	}
+	defer tr.Close() // last: flushes the spans of the requests drained before it
 	hc := &http.Client{
 		Timeout:       10 * time.Second,
 		Transport:     server.RequestIDTransport{},
@@ -64,7 +70,7 @@ func run(ctx context.Context, cfg consent.Config, clients []consent.Client, logg
 	if err != nil {
 		return err
 	}
-	srv := server.New("consent", logger,
+	srv := server.NewWith("consent", logger, server.Options{Tracer: tr.Provider()},
 		server.HTTPCheck("hydra", cfg.Hydra.AdminURL.JoinPath("health/ready").String()),
 		server.HTTPCheck("kratos", cfg.Kratos.AdminURL.JoinPath("health/ready").String()),
 	)

@@ -28,6 +28,7 @@ import (
 	"github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/kit/server"
 	"github.com/learnplatform/platform/kit/token"
+	"github.com/learnplatform/platform/kit/tracing"
 )
 
 func main() {
@@ -61,13 +62,18 @@ func kratosClient(cfg identity.Config) *kratos.Client {
 }
 
 func run(ctx context.Context, cfg identity.Config, logger *slog.Logger) error {
+	tr, err := tracing.Start(ctx, "identity", cfg.Tracing, logger)
+	if err != nil {
+		return err
+	}
+	defer tr.Close() // last: flushes the spans of the requests drained before it
 	db, err := pgxpool.New(ctx, cfg.Database.URL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 
-	srv := server.New("identity", logger,
+	srv := server.NewWith("identity", logger, server.Options{Tracer: tr.Provider()},
 		server.PingCheck("postgres", db),
 		server.HTTPCheck("kratos", cfg.Kratos.AdminURL.JoinPath("health/ready").String()),
 	)

@@ -23,6 +23,7 @@ import (
 	"github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/kit/server"
 	"github.com/learnplatform/platform/kit/token"
+	"github.com/learnplatform/platform/kit/tracing"
 	"github.com/learnplatform/platform/plugins"
 	"github.com/learnplatform/platform/plugins/host"
 	"github.com/learnplatform/platform/tutor"
@@ -231,6 +232,11 @@ func pluginsCommand(ctx context.Context, specs []host.Spec, check bool, logger *
 }
 
 func run(ctx context.Context, cfg tutor.Config, specs []host.Spec, logger *slog.Logger) error {
+	tr, err := tracing.Start(ctx, "tutor", cfg.Tracing, logger)
+	if err != nil {
+		return err
+	}
+	defer tr.Close() // last: flushes the spans of the requests drained before it
 	pool, err := openDB(ctx, cfg)
 	if err != nil {
 		return err
@@ -238,7 +244,7 @@ func run(ctx context.Context, cfg tutor.Config, specs []host.Spec, logger *slog.
 	defer pool.Close()
 	db := postgres.New(pool)
 
-	srv := server.New("tutor", logger, server.PingCheck("postgres", db.Pool()))
+	srv := server.NewWith("tutor", logger, server.Options{Tracer: tr.Provider()}, server.PingCheck("postgres", db.Pool()))
 	plugs, err := startPlugins(ctx, specs, logger, srv.Registry)
 	if err != nil {
 		return err
@@ -295,6 +301,8 @@ func run(ctx context.Context, cfg tutor.Config, specs []host.Spec, logger *slog.
 			BaseURL: cfg.Model.BaseURL.String(), APIKey: cfg.Model.APIKey, Name: cfg.Model.Name,
 			FirstTokenTimeout: cfg.Model.FirstTokenTimeout, Timeout: cfg.Model.Timeout,
 			MaxOutputTokens: cfg.Model.MaxOutputTokens, Retriever: retriever, Guard: guard,
+			// The request id and, when tracing, the traceparent go with each call.
+			HTTPClient: &http.Client{Transport: server.RequestIDTransport{}},
 		})
 		logger.Info("answering with a language model", "base_url", cfg.Model.BaseURL.String(), "model", cfg.Model.Name)
 	} else {
