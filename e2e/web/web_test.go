@@ -134,14 +134,14 @@ func (a *app) signIn(email, password string) (time.Duration, bool) {
 	a.b.Do("landing", chromedp.Navigate(a.base+"/"), chromedp.WaitVisible(css(`main[data-page="landing"]`)),
 		chromedp.WaitEnabled(css(`#sign-in`)))
 	start := time.Now()
-	a.b.Do("sign in", chromedp.Click(css(`#sign-in`)), chromedp.WaitVisible(css(`#sign-out, input[name="identifier"]`)))
+	a.b.Do("sign in", e2etest.Click(`#sign-in`), chromedp.WaitVisible(css(`#sign-out, input[name="identifier"]`)))
 	asked := false
 	if strings.Contains(a.b.Location(), "/login") {
 		asked = true
 		a.b.Do("hosted login",
 			chromedp.SendKeys(css(`input[name="identifier"]`), email),
 			chromedp.SendKeys(css(`input[name="password"]`), password),
-			chromedp.Click(css(`button[name="method"][value="password"]`)),
+			e2etest.Click(`button[name="method"][value="password"]`),
 			chromedp.WaitVisible(css(`#sign-out`)),
 		)
 	}
@@ -174,11 +174,11 @@ func await[T any](a *app, js string) T {
 func (a *app) openLesson(course, lesson string) {
 	a.t.Helper()
 	a.b.Do("open "+course+"/"+lesson,
-		chromedp.Click(css(`header nav a[href="/courses"]`)),
+		e2etest.Click(`header nav a[href="/courses"]`),
 		chromedp.WaitVisible(css(`main[data-page="courses"] a[href="/courses/`+course+`"]`)),
-		chromedp.Click(css(`a[href="/courses/`+course+`"]`)),
+		e2etest.Click(`a[href="/courses/`+course+`"]`),
 		chromedp.WaitVisible(css(`main[data-page="course"] a[href="/courses/`+course+`/`+lesson+`"]`)),
-		chromedp.Click(css(`a[href="/courses/`+course+`/`+lesson+`"]`)),
+		e2etest.Click(`a[href="/courses/`+course+`/`+lesson+`"]`),
 		chromedp.WaitVisible(css(`main[data-page="lesson"] #lesson-body[aria-busy="false"]`)),
 	)
 }
@@ -206,7 +206,7 @@ func TestLearnerJourney(t *testing.T) {
 
 	b.Do("landing", chromedp.Navigate(a.base+"/"), chromedp.WaitVisible(css(`main[data-page="landing"] a[data-register]`)))
 	b.Shot("landing")
-	b.Do("create an account", chromedp.Click(css(`a[data-register]`)), chromedp.WaitVisible(css(`input[name="traits.email"]`)))
+	b.Do("create an account", e2etest.Click(`a[data-register]`), chromedp.WaitVisible(css(`input[name="traits.email"]`)))
 	sent := time.Now()
 	b.Do("register",
 		chromedp.SendKeys(css(`input[name="traits.email"]`), email),
@@ -244,14 +244,14 @@ func TestLearnerJourney(t *testing.T) {
 	}
 
 	// Course page: start the course, stage 1 unlocked, the rest locked.
-	b.Do("courses", chromedp.Click(css(`header nav a[href="/courses"]`)), chromedp.WaitVisible(css(`[data-course="go-basics"] [data-state]`)))
-	b.Do("course", chromedp.Click(css(`a[href="/courses/go-basics"]`)), chromedp.WaitVisible(css(`#enroll`)))
-	b.Do("start the course", chromedp.Click(css(`#enroll`)), chromedp.WaitVisible(css(`#stages [data-stage="1"].unlocked`)))
+	b.Do("courses", e2etest.Click(`header nav a[href="/courses"]`), chromedp.WaitVisible(css(`[data-course="go-basics"] [data-state]`)))
+	b.Do("course", e2etest.Click(`a[href="/courses/go-basics"]`), chromedp.WaitVisible(css(`#enroll`)))
+	b.Do("start the course", e2etest.Click(`#enroll`), chromedp.WaitVisible(css(`#stages [data-stage="1"].unlocked`)))
 	if got := e2etest.Eval[string](b, `[...document.querySelectorAll('#stages [data-stage]')].map(e => e.className.replace('stage ', '')).join(',')`); got != "unlocked,locked,locked" {
 		t.Fatalf("stage states %s", got)
 	}
 	b.Shot("course")
-	b.Do("lesson", chromedp.Click(css(`a[href="/courses/go-basics/values-and-variables"]`)),
+	b.Do("lesson", e2etest.Click(`a[href="/courses/go-basics/values-and-variables"]`),
 		chromedp.WaitVisible(css(`#lesson-body h2#zero-values`)))
 
 	// The widget opens ready to type within 300 ms.
@@ -288,7 +288,7 @@ func TestLearnerJourney(t *testing.T) {
 		return text.slice(0, end).trim();
 	})()`)
 	b.Do("Ask AI appears", chromedp.WaitVisible(css(`#ask-ai`)))
-	b.Do("Ask AI", chromedp.Click(css(`#ask-ai`)), chromedp.WaitVisible(css(`#tutor-panel #tutor-quote`)))
+	b.Do("Ask AI", e2etest.Click(`#ask-ai`), chromedp.WaitVisible(css(`#tutor-panel #tutor-quote`)))
 	sentence = strings.Join(strings.Fields(sentence), " ")
 	if got := b.Text(`#tutor-quote [data-text]`); strings.Join(strings.Fields(got), " ") != sentence {
 		t.Fatalf("quoted %q, selected %q", got, sentence)
@@ -348,12 +348,12 @@ func TestLearnerJourney(t *testing.T) {
 	if !strings.HasSuffix(b.Location(), "/courses/go-basics/values-and-variables") {
 		t.Fatalf("after the reload at %s", b.Location())
 	}
-	b.Do("open the widget", chromedp.Click(css(`#tutor-open`)),
+	b.Do("open the widget", e2etest.Click(`#tutor-open`),
 		chromedp.WaitVisible(css(`#tutor-threads button[data-thread]`)))
 	if got := b.Text(`#tutor-threads button[data-thread] .t-title`); got != question {
 		t.Fatalf("thread list shows %q", got)
 	}
-	b.Do("open the thread", chromedp.Click(css(`#tutor-threads button[data-thread]`)),
+	b.Do("open the thread", e2etest.Click(`#tutor-threads button[data-thread]`),
 		chromedp.WaitVisible(css(`#tutor-log .msg.assistant`)))
 	if got := b.Text(`#tutor-log .msg.user .q`); strings.Join(strings.Fields(got), " ") != sentence {
 		t.Fatalf("history shows the quote %q", got)
@@ -361,7 +361,7 @@ func TestLearnerJourney(t *testing.T) {
 	b.Shot("thread-reopened")
 
 	// Sign out: RP-initiated logout lands on the landing page, signed out.
-	b.Do("sign out", chromedp.Click(css(`#sign-out`)),
+	b.Do("sign out", e2etest.Click(`#sign-out`),
 		chromedp.WaitVisible(css(`#banners [data-banner="signed-out"]`)), chromedp.WaitVisible(css(`main[data-page="landing"]`)))
 	if b.Location() != a.base+"/" {
 		t.Fatalf("sign-out landed on %s", b.Location())
@@ -392,7 +392,7 @@ func TestDailyLimit(t *testing.T) {
 	a := newApp(t)
 	a.signIn(l.Email, l.Password)
 	a.openLesson("go-basics", "values-and-variables")
-	a.b.Do("open the widget", chromedp.Click(css(`#tutor-open`)), chromedp.WaitVisible(css(`#tutor-input`)))
+	a.b.Do("open the widget", e2etest.Click(`#tutor-open`), chromedp.WaitVisible(css(`#tutor-input`)))
 	for i := 1; i <= 20; i++ {
 		a.send(fmt.Sprintf("question %d [quick]", i))
 		if e2etest.Eval[bool](a.b, `!document.querySelector('#tutor-error').hidden`) {
@@ -421,7 +421,7 @@ func TestDailyLimit(t *testing.T) {
 		t.Fatalf("the refused message is not back in the input: %q", v)
 	}
 	a.b.Shot("limit")
-	a.b.Do("dismiss", chromedp.Click(css(`#tutor-error [data-dismiss]`)), chromedp.WaitNotVisible(css(`#tutor-error`)))
+	a.b.Do("dismiss", e2etest.Click(`#tutor-error [data-dismiss]`), chromedp.WaitNotVisible(css(`#tutor-error`)))
 }
 
 // ingest loads dir into the stack's tutor with `tutor ingest`.
@@ -493,7 +493,7 @@ func TestSafeRendering(t *testing.T) {
 	}
 	inert("lesson")
 
-	b.Do("open the widget", chromedp.Click(css(`#tutor-open`)), chromedp.WaitVisible(css(`#tutor-input`)))
+	b.Do("open the widget", e2etest.Click(`#tutor-open`), chromedp.WaitVisible(css(`#tutor-input`)))
 	a.send("Show me something [payload] <img src=y onerror=window.__pwned='question'>")
 	got := b.Text(`#tutor-log .msg.assistant .md`)
 	for _, want := range []string{`<script>window.__pwned = "answer-script"</script>`, `<img src="x" onerror=`, "bold stays."} {
@@ -532,17 +532,17 @@ func TestUnverifiedLearner(t *testing.T) {
 	}
 	b.Shot("unverified-banner")
 	// Course list and course page are open to browse.
-	b.Do("courses", chromedp.Click(css(`header nav a[href="/courses"]`)), chromedp.WaitVisible(css(`main[data-page="courses"] a[href="/courses/go-basics"]`)))
-	b.Do("course", chromedp.Click(css(`a[href="/courses/go-basics"]`)), chromedp.WaitVisible(css(`#stages [data-stage="1"]`)))
+	b.Do("courses", e2etest.Click(`header nav a[href="/courses"]`), chromedp.WaitVisible(css(`main[data-page="courses"] a[href="/courses/go-basics"]`)))
+	b.Do("course", e2etest.Click(`a[href="/courses/go-basics"]`), chromedp.WaitVisible(css(`#stages [data-stage="1"]`)))
 	if got := b.Text(`#course-state`); !strings.Contains(got, "Verify your email") {
 		t.Fatalf("course state %q", got)
 	}
-	b.Do("lesson", chromedp.Click(css(`a[href="/courses/go-basics/values-and-variables"]`)),
+	b.Do("lesson", e2etest.Click(`a[href="/courses/go-basics/values-and-variables"]`),
 		chromedp.WaitVisible(css(`#lesson-body[aria-busy="false"]`)))
 	if got := b.Text(`#lesson-body`); !strings.Contains(got, "Verify your email address to read this lesson") {
 		t.Fatalf("lesson body for an unverified learner: %q", got)
 	}
-	b.Do("open the widget", chromedp.Click(css(`#tutor-open`)), chromedp.WaitVisible(css(`#tutor-input`)))
+	b.Do("open the widget", e2etest.Click(`#tutor-open`), chromedp.WaitVisible(css(`#tutor-input`)))
 	a.send("Can I ask?")
 	if got := b.Text(`#tutor-error [data-text]`); !strings.Contains(got, "Verify your email") {
 		t.Fatalf("tutor for an unverified learner: %q", got)
@@ -557,11 +557,11 @@ func TestErrorAndRetry(t *testing.T) {
 	a.signIn(l.Email, l.Password)
 	a.openLesson("go-basics", "values-and-variables")
 	b := a.b
-	b.Do("open the widget", chromedp.Click(css(`#tutor-open`)), chromedp.WaitVisible(css(`#tutor-input`)))
+	b.Do("open the widget", e2etest.Click(`#tutor-open`), chromedp.WaitVisible(css(`#tutor-input`)))
 	a.send("Why zero? [fail-once]")
 	b.Do("error with retry", chromedp.WaitVisible(css(`#tutor-error [data-retry]`)))
 	b.Shot("error")
-	b.Do("retry", chromedp.Click(css(`#tutor-error [data-retry]`)))
+	b.Do("retry", e2etest.Click(`#tutor-error [data-retry]`))
 	a.wait("the second answer", `document.querySelector('#tutor-log .msg.assistant:last-child .md')?.textContent === 'Second try: what do you think?'`)
 	if n := e2etest.Eval[int](b, `document.querySelectorAll('#tutor-log .msg.user').length`); n != 1 {
 		t.Fatalf("%d user messages after a retry", n)
@@ -586,7 +586,7 @@ func TestTokenRefresh(t *testing.T) {
 		return true;
 	})()`)
 	time.Sleep(accessTTL + 5*time.Second)
-	a.b.Do("courses", chromedp.Click(css(`header nav a[href="/courses"]`)), chromedp.WaitVisible(css(`[data-course="go-basics"] [data-state]`)))
+	a.b.Do("courses", e2etest.Click(`header nav a[href="/courses"]`), chromedp.WaitVisible(css(`[data-course="go-basics"] [data-state]`)))
 	a.wait("state filled", `document.querySelector('[data-course="go-basics"] [data-state]').textContent !== 'Sign in to start'`)
 	calls := e2etest.Eval[[][]any](a.b, `window.__statuses`)
 	refreshed, unauthorized := 0, 0
@@ -650,7 +650,7 @@ func TestDegradedStates(t *testing.T) {
 		a.openLesson("go-basics", "values-and-variables")
 		down("tutor")
 		defer up("tutor")
-		b.Do("open the widget", chromedp.Click(css(`#tutor-open`)), chromedp.WaitVisible(css(`#tutor-input`)))
+		b.Do("open the widget", e2etest.Click(`#tutor-open`), chromedp.WaitVisible(css(`#tutor-input`)))
 		a.send("Anyone there?")
 		if got := b.Text(`#tutor-error [data-text]`); !strings.Contains(got, "The tutor is unavailable") {
 			t.Fatalf("widget error %q", got)
@@ -673,7 +673,7 @@ func TestDroppedConnectionResumes(t *testing.T) {
 	b := a.b
 	a.signIn(l.Email, l.Password)
 	a.openLesson("go-basics", "values-and-variables")
-	b.Do("open the widget", chromedp.Click(css(`#tutor-open`)), chromedp.WaitVisible(css(`#tutor-input`)))
+	b.Do("open the widget", e2etest.Click(`#tutor-open`), chromedp.WaitVisible(css(`#tutor-input`)))
 	a.send("First things first [quick]")
 	a.eval(`(() => {
 		window.__reconnecting = false;
@@ -841,14 +841,14 @@ func TestContrast(t *testing.T) {
 	b.Do("landing", chromedp.Navigate(a.base+"/"), chromedp.WaitEnabled(css(`#sign-in`)))
 	check("landing")
 	a.signIn(l.Email, l.Password)
-	b.Do("course", chromedp.Click(css(`header nav a[href="/courses"]`)), chromedp.WaitVisible(css(`main[data-page="courses"] a[href="/courses/go-basics"]`)),
-		chromedp.Click(css(`a[href="/courses/go-basics"]`)), chromedp.WaitVisible(css(`#enroll`)))
-	b.Do("start", chromedp.Click(css(`#enroll`)), chromedp.WaitVisible(css(`#stages .stage.unlocked`)))
+	b.Do("course", e2etest.Click(`header nav a[href="/courses"]`), chromedp.WaitVisible(css(`main[data-page="courses"] a[href="/courses/go-basics"]`)),
+		e2etest.Click(`a[href="/courses/go-basics"]`), chromedp.WaitVisible(css(`#enroll`)))
+	b.Do("start", e2etest.Click(`#enroll`), chromedp.WaitVisible(css(`#stages .stage.unlocked`)))
 	check("course page")
-	b.Do("lesson", chromedp.Click(css(`a[href="/courses/go-basics/values-and-variables"]`)), chromedp.WaitVisible(css(`#lesson-body h2`)))
-	b.Do("widget", chromedp.Click(css(`#tutor-open`)), chromedp.WaitVisible(css(`#tutor-input`)))
+	b.Do("lesson", e2etest.Click(`a[href="/courses/go-basics/values-and-variables"]`), chromedp.WaitVisible(css(`#lesson-body h2`)))
+	b.Do("widget", e2etest.Click(`#tutor-open`), chromedp.WaitVisible(css(`#tutor-input`)))
 	a.send("Is this readable? [quick]")
-	b.Do("threads", chromedp.Click(css(`#tutor-threads-toggle`)), chromedp.WaitVisible(css(`#tutor-threads button[data-thread]`)))
+	b.Do("threads", e2etest.Click(`#tutor-threads-toggle`), chromedp.WaitVisible(css(`#tutor-threads button[data-thread]`)))
 	a.eval(`(() => { document.querySelector('#tutor-error [data-text]').textContent = 'Example error'; document.querySelector('#tutor-error').hidden = false; return true })()`)
 	check("lesson with the widget")
 }

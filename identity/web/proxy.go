@@ -47,6 +47,9 @@ func (h *Handler) newProxy() http.Handler {
 			h.unavailable(w, r, err)
 		},
 		ModifyResponse: h.observe,
+		// Request ids (and traces, when on) follow the browser's request
+		// into Kratos.
+		Transport: server.RequestIDTransport{},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.URL.Path = path.Clean("/" + r.URL.Path)

@@ -171,7 +171,7 @@ func (b *Browser) Submit(step, button, then string) {
 	b.t.Helper()
 	Eval[bool](b, `(() => { document.documentElement.dataset.stale = "1"; return true })()`)
 	b.Do(step,
-		chromedp.Click(chromedp.CSS(button)),
+		Click(button),
 		chromedp.WaitNotPresent(chromedp.CSS("html[data-stale]")),
 		chromedp.WaitVisible(chromedp.CSS(then)),
 	)
@@ -187,4 +187,25 @@ func (b *Browser) Clear(sel string) {
 func (b *Browser) Location() string {
 	b.t.Helper()
 	return Get(b, "location", chromedp.Location())
+}
+
+// Click clicks the first element matching the CSS selector from inside the
+// page, in one script, waiting for the element to exist. Unlike
+// chromedp.Click it cannot fail on an element a page script re-rendered
+// between finding and clicking it ("could not find node").
+func Click(sel string) chromedp.Action[chromedp.Void] {
+	js := "(() => { const e = document.querySelector(" + strconv.Quote(sel) + "); if (!e) return false; e.click(); return true })()"
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		for {
+			ok, err := chromedp.Evaluate[bool](js)(ctx, t)
+			if err == nil && ok {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("click %s: %w", sel, ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
 }
