@@ -316,7 +316,7 @@ func TestLearnerJourney(t *testing.T) {
 		t.Fatalf("the answer did not stream in: %d distinct lengths", n)
 	}
 	// The live region announced the answer.
-	if live := b.Text(`#tutor-status`); !strings.Contains(live, "your own words") {
+	if live := b.TextMatching(`#tutor-status`, regexp.MustCompile("your own words")); !strings.Contains(live, "your own words") {
 		t.Fatalf("live region: %q", live)
 	}
 	// The model got the quoted sentence and the page context.
@@ -339,7 +339,7 @@ func TestLearnerJourney(t *testing.T) {
 			t.Errorf("the model's request lacks %q:\n%s", want, all)
 		}
 	}
-	if got := b.Text(`#tutor-quota`); got != "19 of 20 messages left today" {
+	if got := b.TextMatching(`#tutor-quota`, regexp.MustCompile(`^19 of 20 messages left today$`)); got != "19 of 20 messages left today" {
 		t.Fatalf("quota line %q", got)
 	}
 
@@ -399,11 +399,11 @@ func TestDailyLimit(t *testing.T) {
 			t.Fatalf("message %d refused: %s", i, a.b.Text(`#tutor-error [data-text]`))
 		}
 	}
-	if got := a.b.Text(`#tutor-quota`); !limitRE.MatchString(got) {
+	if got := a.b.TextMatching(`#tutor-quota`, limitRE); !limitRE.MatchString(got) {
 		t.Fatalf("after 20 messages the quota line says %q", got)
 	}
 	a.send("question 21 [quick]")
-	got := a.b.Text(`#tutor-error [data-text]`)
+	got := a.b.TextMatching(`#tutor-error [data-text]`, limitRE)
 	if !limitRE.MatchString(got) {
 		t.Fatalf("21st message: %q", got)
 	}
@@ -534,17 +534,17 @@ func TestUnverifiedLearner(t *testing.T) {
 	// Course list and course page are open to browse.
 	b.Do("courses", e2etest.Click(`header nav a[href="/courses"]`), chromedp.WaitVisible(css(`main[data-page="courses"] a[href="/courses/go-basics"]`)))
 	b.Do("course", e2etest.Click(`a[href="/courses/go-basics"]`), chromedp.WaitVisible(css(`#stages [data-stage="1"]`)))
-	if got := b.Text(`#course-state`); !strings.Contains(got, "Verify your email") {
+	if got := b.TextMatching(`#course-state`, regexp.MustCompile("Verify your email")); !strings.Contains(got, "Verify your email") {
 		t.Fatalf("course state %q", got)
 	}
 	b.Do("lesson", e2etest.Click(`a[href="/courses/go-basics/values-and-variables"]`),
 		chromedp.WaitVisible(css(`#lesson-body[aria-busy="false"]`)))
-	if got := b.Text(`#lesson-body`); !strings.Contains(got, "Verify your email address to read this lesson") {
+	if got := b.TextMatching(`#lesson-body`, regexp.MustCompile("Verify your email address to read this lesson")); !strings.Contains(got, "Verify your email address to read this lesson") {
 		t.Fatalf("lesson body for an unverified learner: %q", got)
 	}
 	b.Do("open the widget", e2etest.Click(`#tutor-open`), chromedp.WaitVisible(css(`#tutor-input`)))
 	a.send("Can I ask?")
-	if got := b.Text(`#tutor-error [data-text]`); !strings.Contains(got, "Verify your email") {
+	if got := b.TextMatching(`#tutor-error [data-text]`, regexp.MustCompile("Verify your email")); !strings.Contains(got, "Verify your email") {
 		t.Fatalf("tutor for an unverified learner: %q", got)
 	}
 }
@@ -632,7 +632,7 @@ func TestDegradedStates(t *testing.T) {
 			defer up(name)
 			time.Sleep(4 * time.Second) // past the status cache
 			b.Do("landing", chromedp.Navigate(a.base+"/"), chromedp.WaitVisible(css(`#banners [data-banner="signin"]`)))
-			if got := b.Text(`#banners [data-banner="signin"] p`); !strings.Contains(got, "Sign-in is unavailable") {
+			if got := b.TextMatching(`#banners [data-banner="signin"] p`, regexp.MustCompile("Sign-in is unavailable")); !strings.Contains(got, "Sign-in is unavailable") {
 				t.Fatalf("banner %q", got)
 			}
 			if !e2etest.Eval[bool](b, `document.querySelector('#sign-in').disabled`) {
@@ -652,7 +652,7 @@ func TestDegradedStates(t *testing.T) {
 		defer up("tutor")
 		b.Do("open the widget", e2etest.Click(`#tutor-open`), chromedp.WaitVisible(css(`#tutor-input`)))
 		a.send("Anyone there?")
-		if got := b.Text(`#tutor-error [data-text]`); !strings.Contains(got, "The tutor is unavailable") {
+		if got := b.TextMatching(`#tutor-error [data-text]`, regexp.MustCompile("The tutor is unavailable")); !strings.Contains(got, "The tutor is unavailable") {
 			t.Fatalf("widget error %q", got)
 		}
 		if !e2etest.Eval[bool](b, `!document.querySelector('#tutor-error [data-retry]').hidden`) {

@@ -209,3 +209,18 @@ func Click(sel string) chromedp.Action[chromedp.Void] {
 		}
 	})
 }
+
+// TextMatching waits until the text of the element matching sel satisfies
+// re (pages update some text after an answer ends) and returns it; on
+// timeout it returns the last text read, for the test to report.
+func (b *Browser) TextMatching(sel string, re *regexp.Regexp) string {
+	b.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := b.Text(sel)
+		if re.MatchString(got) || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
