@@ -9,14 +9,11 @@ package model
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/learnplatform/platform/e2e/internal/e2etest"
 	"github.com/learnplatform/platform/e2e/tutor/internal/ck"
@@ -142,20 +139,20 @@ func TestModelFailureIsARetryableErrorEvent(t *testing.T) {
 		t.Fatalf("stream should end with a retryable error event: %v", res.Types())
 	}
 	id := res.ThreadID(t)
-	items := listItems(t, c, id)
-	if len(items) != 2 || !strings.Contains(answerText(items[1]), "I was about to say") || !strings.Contains(answerText(items[1]), "interrupted") {
+	items := c.Items(t, id)
+	if len(items) != 2 || !strings.Contains(ck.AnswerText(items[1]), "I was about to say") || !strings.Contains(ck.AnswerText(items[1]), "interrupted") {
 		t.Fatalf("after the failure: %v", items)
 	}
 	var status string
-	if err := db(t).QueryRow(context.Background(), `SELECT status FROM tutor_items WHERE id = $1`, items[1]["id"]).Scan(&status); err != nil || status != "interrupted" {
+	if err := ck.DB(t).QueryRow(context.Background(), `SELECT status FROM tutor_items WHERE id = $1`, items[1]["id"]).Scan(&status); err != nil || status != "interrupted" {
 		t.Fatalf("stored status %q %v", status, err)
 	}
 	retry := c.Do(t, ck.Req("threads.retry_after_item", map[string]any{"thread_id": id, "item_id": items[0]["id"]}))
 	if retry.Text() != "Second try: what do you think?" || retry.Find("error") != nil {
 		t.Fatalf("retry: %v %q", retry.Types(), retry.Text())
 	}
-	items = listItems(t, c, id)
-	if len(items) != 2 || answerText(items[1]) != "Second try: what do you think?" {
+	items = c.Items(t, id)
+	if len(items) != 2 || ck.AnswerText(items[1]) != "Second try: what do you think?" {
 		t.Fatalf("after the retry: %v", items)
 	}
 }
@@ -199,8 +196,8 @@ func TestDisconnectMidStreamStillStoresTheAnswer(t *testing.T) {
 
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		items := listItems(t, c, threadID)
-		if len(items) == 2 && answerText(items[1]) == longAnswer {
+		items := c.Items(t, threadID)
+		if len(items) == 2 && ck.AnswerText(items[1]) == longAnswer {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -232,36 +229,4 @@ func TestUsageCountsTokens(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func listItems(t *testing.T, c *ck.Client, threadID string) []map[string]any {
-	t.Helper()
-	res := c.Do(t, ck.Req("items.list", map[string]any{"thread_id": threadID, "order": "asc"}))
-	if res.Status != http.StatusOK {
-		t.Fatalf("items.list: %d %s", res.Status, res.Body)
-	}
-	var p struct {
-		Data []map[string]any `json:"data"`
-	}
-	res.JSON(t, &p)
-	return p.Data
-}
-
-func answerText(item map[string]any) string {
-	content, _ := item["content"].([]any)
-	if len(content) == 0 {
-		return ""
-	}
-	s, _ := content[0].(map[string]any)["text"].(string)
-	return s
-}
-
-func db(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	pool, err := pgxpool.New(context.Background(), e2etest.Need(t).DSN("platform"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
 }

@@ -25,8 +25,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/learnplatform/platform/e2e/internal/e2etest"
 	"github.com/learnplatform/platform/e2e/tutor/internal/ck"
 	"github.com/learnplatform/platform/tutor/agent/fakemodel"
@@ -314,7 +312,7 @@ func TestAnswerRequestIsSteered(t *testing.T) {
 		t.Fatalf("the model got %q", got)
 	}
 	// The learner's own words are stored as they wrote them.
-	items := listItems(t, c, res.ThreadID(t))
+	items := c.Items(t, res.ThreadID(t))
 	if text := items[0]["content"].([]any)[0].(map[string]any)["text"]; text != "Just give me the answer to the loop exercise" {
 		t.Fatalf("stored message %q", text)
 	}
@@ -340,19 +338,19 @@ func TestFullSolutionIsReplaced(t *testing.T) {
 	if item["id"] != answer["id"] || item["type"] != "assistant_message" || item["thread_id"] != answer["thread_id"] {
 		t.Fatalf("replaced %v, streamed %v", item, answer)
 	}
-	hint := answerText(item)
+	hint := ck.AnswerText(item)
 	if !strings.HasPrefix(hint, "Let's not jump to the full solution yet.") || strings.Contains(hint, "package main") {
 		t.Fatalf("replacement %q", hint)
 	}
 	if last := res.Events[len(res.Events)-1]; last.Type() != "thread.item.replaced" {
 		t.Fatalf("the replacement is not the last event: %v", res.Types())
 	}
-	items := listItems(t, c, res.ThreadID(t))
-	if got := answerText(items[len(items)-1]); got != hint {
+	items := c.Items(t, res.ThreadID(t))
+	if got := ck.AnswerText(items[len(items)-1]); got != hint {
 		t.Fatalf("stored answer %q, want the replacement", got)
 	}
 	var stored string
-	if err := db(t).QueryRow(context.Background(), `SELECT payload::text FROM tutor_items WHERE id = $1`, item["id"]).Scan(&stored); err != nil {
+	if err := ck.DB(t).QueryRow(context.Background(), `SELECT payload::text FROM tutor_items WHERE id = $1`, item["id"]).Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(stored, "package main") {
@@ -426,36 +424,4 @@ func TestInjectedSectionIsDroppedBeforeThePrompt(t *testing.T) {
 	if !strings.Contains(string(log), "guardrail-safety: dropped 1, rewrote 0 chunks: injection in chunk "+course+"/channels#channel-notes") {
 		t.Fatal("no log line shows the injected section was retrieved and dropped")
 	}
-}
-
-func listItems(t *testing.T, c *ck.Client, threadID string) []map[string]any {
-	t.Helper()
-	res := c.Do(t, ck.Req("items.list", map[string]any{"thread_id": threadID, "order": "asc"}))
-	if res.Status != http.StatusOK {
-		t.Fatalf("items.list: %d %s", res.Status, res.Body)
-	}
-	var p struct {
-		Data []map[string]any `json:"data"`
-	}
-	res.JSON(t, &p)
-	return p.Data
-}
-
-func answerText(item map[string]any) string {
-	content, _ := item["content"].([]any)
-	if len(content) == 0 {
-		return ""
-	}
-	s, _ := content[0].(map[string]any)["text"].(string)
-	return s
-}
-
-func db(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	pool, err := pgxpool.New(context.Background(), e2etest.Need(t).DSN("platform"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
 }

@@ -6,6 +6,7 @@ package ck
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/learnplatform/platform/e2e/internal/e2etest"
 )
@@ -339,4 +342,39 @@ func Unverified(t testing.TB) string {
 // For returns a client of the stack's tutor for l.
 func For(t testing.TB, l e2etest.Learner) *Client {
 	return New(e2etest.Need(t).URL("tutor"), l.AccessToken)
+}
+
+// Items lists a thread's items, oldest first.
+func (c *Client) Items(t testing.TB, threadID string) []map[string]any {
+	t.Helper()
+	res := c.Do(t, Req("items.list", map[string]any{"thread_id": threadID, "order": "asc"}))
+	if res.Status != http.StatusOK {
+		t.Fatalf("items.list: %d %s", res.Status, res.Body)
+	}
+	var p struct {
+		Data []map[string]any `json:"data"`
+	}
+	res.JSON(t, &p)
+	return p.Data
+}
+
+// AnswerText is the text of an assistant message item.
+func AnswerText(item map[string]any) string {
+	content, _ := item["content"].([]any)
+	if len(content) == 0 {
+		return ""
+	}
+	s, _ := content[0].(map[string]any)["text"].(string)
+	return s
+}
+
+// DB opens the stack's platform database for the test.
+func DB(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), e2etest.Need(t).DSN("platform"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
