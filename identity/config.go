@@ -41,6 +41,10 @@ type Config struct {
 	HookSecret string `yaml:"hook_secret" env:"IDENTITY_HOOK_SECRET" required:"true"`
 	// TokenIssuer is Hydra's issuer; the admin API accepts its access tokens.
 	TokenIssuer config.URL `yaml:"token_issuer" required:"true"`
+	// TokenJWKSURL is where the edge fetches the issuer's signing keys when
+	// it cannot reach them at <token_issuer>/.well-known/jwks.json, as in
+	// containers (http://hydra:4444/.well-known/jwks.json). Default: there.
+	TokenJWKSURL config.URL `yaml:"token_jwks_url"`
 	// Mail sends the edge's own messages (lockout notices).
 	Mail Mail `yaml:"mail"`
 	// Tracing sends OpenTelemetry traces to an OTLP/HTTP collector; off

@@ -58,7 +58,22 @@ type Database struct {
 
 // Hydra names the issuer; its JWKS lives at <issuer>/.well-known/jwks.json.
 type Hydra struct {
+	// Issuer is Hydra's public URL exactly as tokens name it in iss; the
+	// learner web app sends browsers there.
 	Issuer config.URL `yaml:"issuer" required:"true"`
+	// InternalURL is where the tutor itself reaches Hydra's public API (the
+	// JWKS and the health check) when that differs from the issuer, as in
+	// containers (http://hydra:4444/ while browsers use
+	// http://localhost:4444/). Default: the issuer.
+	InternalURL config.URL `yaml:"internal_url"`
+}
+
+// Internal is the base URL the tutor reaches Hydra's public API at.
+func (h Hydra) Internal() string {
+	if !h.InternalURL.IsZero() {
+		return h.InternalURL.String()
+	}
+	return h.Issuer.String()
 }
 
 // Model configures the language model. BaseURL and Name are both needed;

@@ -31,6 +31,20 @@ func TestConfigDefaultsAndEnv(t *testing.T) {
 	}
 }
 
+func TestConfigHydraInternalURL(t *testing.T) {
+	cfg, err := load(minimal, nil)
+	if err != nil || cfg.Hydra.Internal() != "http://127.0.0.1:4444/" {
+		t.Fatalf("default: %v %q", err, cfg.Hydra.Internal())
+	}
+	cfg, err = load(strings.Replace(minimal, "hydra:\n", "hydra:\n  internal_url: http://hydra:4444/\n", 1), nil)
+	if err != nil || cfg.Hydra.Internal() != "http://hydra:4444/" || cfg.Hydra.Issuer.String() != "http://127.0.0.1:4444/" {
+		t.Fatalf("set: %v %q", err, cfg.Hydra.Internal())
+	}
+	if _, err := load(strings.Replace(minimal, "hydra:\n", "hydra:\n  internal_url: hydra:4444\n", 1), nil); err == nil || !strings.Contains(err.Error(), "hydra.internal_url") {
+		t.Fatalf("a bad internal_url: %v", err)
+	}
+}
+
 func TestConfigRefusesBadValues(t *testing.T) {
 	cases := map[string]struct{ yaml, want string }{
 		"unknown key":      {minimal + "modle:\n  name: x\n", "key modle: unknown key"},

@@ -31,6 +31,9 @@ type Web struct {
 	// IdentityURL is the hosted login UI (the identity edge): the app links
 	// to its registration and verification pages and checks it is up.
 	IdentityURL config.URL `yaml:"identity_url"`
+	// IdentityInternalURL is where the tutor itself checks the edge when
+	// that differs from what browsers use (containers). Default: IdentityURL.
+	IdentityInternalURL config.URL `yaml:"identity_internal_url"`
 	// ClientID is the OAuth2 public client the app signs in as (default
 	// tutor-web, ory-config/clients.yaml).
 	ClientID string `yaml:"client_id"`

@@ -171,21 +171,35 @@ func TestServiceConfigs(t *testing.T) {
 		if base := kratosPublicBaseURL(t, p); cfg.PublicURL.String() != base {
 			t.Errorf("identity: public_url %s differs from Kratos' serve.public.base_url %s", cfg.PublicURL.String(), base)
 		}
+		checkPublished(t, p, "identity", cfg.PublicURL)
+		checkAddresses(t, p, "identity", cfg.Listen, cfg.TokenJWKSURL)
+		checkIssuer(t, p, "identity", cfg.TokenIssuer)
 	})
 	t.Run("consent", func(t *testing.T) {
 		cfg := consent.DefaultConfig()
 		loadConfig(t, p, "consent", &cfg)
 		checkAddresses(t, p, "consent", cfg.Listen, cfg.Kratos.PublicURL, cfg.Kratos.AdminURL, cfg.Hydra.AdminURL)
+		checkPublished(t, p, "consent", cfg.PublicURL)
+		checkPublished(t, p, "identity", cfg.LoginURL)
 	})
 	t.Run("tutor", func(t *testing.T) {
 		cfg := tutor.DefaultConfig()
 		loadConfig(t, p, "tutor", &cfg)
-		checkAddresses(t, p, "tutor", cfg.Listen, cfg.Hydra.Issuer)
-		// Tokens name Hydra's issuer; the tutor accepts only its own.
-		if issuer := p.Services["hydra"].Environment["URLS_SELF_ISSUER"]; issuer == nil || *issuer != cfg.Hydra.Issuer.String() {
-			t.Errorf("tutor trusts issuer %s, but hydra's URLS_SELF_ISSUER is %v", cfg.Hydra.Issuer.String(), deref(issuer))
-		}
+		checkAddresses(t, p, "tutor", cfg.Listen, cfg.Hydra.InternalURL, cfg.Web.IdentityInternalURL)
+		checkIssuer(t, p, "tutor", cfg.Hydra.Issuer)
+		checkPublished(t, p, "tutor", cfg.PublicURL)
+		checkPublished(t, p, "identity", cfg.Web.IdentityURL)
 	})
+}
+
+// checkIssuer checks a service trusts the issuer Hydra names in its tokens,
+// at an address browsers reach (they sign in there).
+func checkIssuer(t *testing.T, p *types.Project, service string, issuer config.URL) {
+	t.Helper()
+	if got := p.Services["hydra"].Environment["URLS_SELF_ISSUER"]; got == nil || *got != issuer.String() {
+		t.Errorf("%s trusts issuer %s, but hydra's URLS_SELF_ISSUER is %v", service, issuer.String(), deref(got))
+	}
+	checkPublished(t, p, "hydra", issuer)
 }
 
 // TestEnvExample keeps real secrets out of the committed example.
@@ -456,27 +470,53 @@ func hostPath(t *testing.T, p *types.Project, name, containerPath string) string
 }
 
 // kratosPublicBaseURL is the serve.public.base_url Kratos runs with in
-// docker-compose.yml: its environment's, else ory-config/kratos/kratos.yml's.
+// docker-compose.yml: its environment's, else the last of the files its
+// command layers (-c) that sets it.
 func kratosPublicBaseURL(t *testing.T, p *types.Project) string {
 	t.Helper()
-	if v := p.Services["kratos"].Environment["SERVE_PUBLIC_BASE_URL"]; v != nil {
+	svc := p.Services["kratos"]
+	if v := svc.Environment["SERVE_PUBLIC_BASE_URL"]; v != nil {
 		return *v
 	}
-	data, err := os.ReadFile(filepath.Join(p.WorkingDir, "ory-config", "kratos", "kratos.yml"))
-	if err != nil {
-		t.Fatal(err)
+	base := ""
+	for i, a := range svc.Command {
+		if i == 0 || svc.Command[i-1] != "-c" {
+			continue
+		}
+		var cfg struct {
+			Serve struct {
+				Public struct {
+					BaseURL string `yaml:"base_url"`
+				} `yaml:"public"`
+			} `yaml:"serve"`
+		}
+		if err := yaml.Unmarshal([]byte(composeFile(t, p, svc, a)), &cfg); err != nil {
+			t.Fatalf("kratos: %s: %v", a, err)
+		}
+		if cfg.Serve.Public.BaseURL != "" {
+			base = cfg.Serve.Public.BaseURL
+		}
 	}
-	var cfg struct {
-		Serve struct {
-			Public struct {
-				BaseURL string `yaml:"base_url"`
-			} `yaml:"public"`
-		} `yaml:"serve"`
+	return base
+}
+
+// checkPublished checks that browser-facing URLs reach a service's
+// published port on this machine.
+func checkPublished(t *testing.T, p *types.Project, service string, urls ...config.URL) {
+	t.Helper()
+	for _, u := range urls {
+		if h := u.Hostname(); h != "localhost" && h != "127.0.0.1" {
+			t.Errorf("%s: browsers cannot reach %s on this machine", service, u.String())
+			continue
+		}
+		published := false
+		for _, port := range p.Services[service].Ports {
+			published = published || port.Published == u.Port()
+		}
+		if !published {
+			t.Errorf("%s publishes no port %s for %s", service, u.Port(), u.String())
+		}
 	}
-	if err := yaml.Unmarshal(data, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	return cfg.Serve.Public.BaseURL
 }
 
 // checkAddresses checks that a service listens where other containers and
@@ -502,12 +542,17 @@ func checkAddresses(t *testing.T, p *types.Project, name, listen string, urls ..
 
 // loadProject loads docker-compose.yml as `docker compose` does, with the
 // committed .env.example in place of the operator's .env.
-func loadProject(t *testing.T) *types.Project {
+func loadProject(t *testing.T) *types.Project { t.Helper(); return loadProjectWith(t) }
+
+// loadProjectWith loads it with some variables set in the shell, which win
+// over .env as they do for `docker compose`.
+func loadProjectWith(t *testing.T, env ...string) *types.Project {
 	t.Helper()
 	root := repoRoot(t)
 	opts, err := cli.NewProjectOptions(
 		[]string{filepath.Join(root, "docker-compose.yml")},
 		cli.WithWorkingDirectory(root),
+		cli.WithEnv(env),
 		cli.WithEnvFiles(filepath.Join(root, "deploy", "compose", ".env.example")),
 		cli.WithDotEnv,
 	)

@@ -77,27 +77,44 @@ func (s *Stack) hydraLocal() m {
 
 // kratosSecrets holds Kratos' secrets and the after-hooks that report to the
 // identity edge's auth event log: the hooks carry the shared secret, and
-// Kratos cannot take one array element from the environment, so they live
-// in this private overlay (production mounts its own; docs/operations.md).
+// Kratos takes hook lists from files only (an environment variable holding
+// one is read as a string, not a list), so they live in this private
+// overlay (production mounts its own; docs/operations.md).
 func (s *Stack) kratosSecrets() m {
-	hook := func(event string) m {
-		return m{"hook": "web_hook", "config": m{
-			"url":      s.local(s.opts.Ports.Identity) + "hooks/kratos/" + event,
-			"method":   "POST",
-			"body":     "file://" + filepath.Join(s.opts.Root, "ory-config", "kratos", "hooks", "auth-event.jsonnet"),
-			"response": m{"ignore": true}, // asynchronous: the log never slows a flow
-			"auth": m{"type": "api_key", "config": m{
-				"in": "header", "name": "X-Hook-Secret", "value": s.secrets.KratosHook,
-			}},
-		}}
-	}
-	after := func(hooks ...m) m { return m{"hooks": hooks} }
-	return m{
+	hooks := KratosHooks(s.local(s.opts.Ports.Identity),
+		"file://"+filepath.Join(s.opts.Root, "ory-config", "kratos", "hooks", "auth-event.jsonnet"),
+		s.secrets.KratosHook)
+	return mergeTrees(m{
 		"secrets": m{
 			"default": []string{s.secrets.KratosDefault},
 			"cookie":  []string{s.secrets.KratosCookie},
 			"cipher":  []string{s.secrets.KratosCipher},
 		},
+	}, hooks)
+}
+
+// KratosHooks is the part of Kratos' configuration that makes its flows
+// report to the identity edge's auth event log: edge is the edge's base URL
+// as Kratos reaches it, body the URL of ory-config/kratos/hooks/
+// auth-event.jsonnet as Kratos reads it, secret the shared X-Hook-Secret.
+// Each list keeps the hooks kratos.yml runs (session, show_verification_ui,
+// revoke_active_sessions), since a later file replaces a list whole.
+// docker-compose.yml's kratos-hooks config carries the same lists
+// (e2e/compose compares them).
+func KratosHooks(edge, body, secret string) map[string]any {
+	hook := func(event string) m {
+		return m{"hook": "web_hook", "config": m{
+			"url":      edge + "hooks/kratos/" + event,
+			"method":   "POST",
+			"body":     body,
+			"response": m{"ignore": true}, // asynchronous: the log never slows a flow
+			"auth": m{"type": "api_key", "config": m{
+				"in": "header", "name": "X-Hook-Secret", "value": secret,
+			}},
+		}}
+	}
+	after := func(hooks ...m) m { return m{"hooks": hooks} }
+	return m{
 		"selfservice": m{"flows": m{
 			"registration": m{"after": m{
 				"password": after(hook("registration"), m{"hook": "session"}, m{"hook": "show_verification_ui"}),

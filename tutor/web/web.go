@@ -49,9 +49,15 @@ type Config struct {
 	// Issuer is Hydra's public URL (the token issuer), which browsers reach
 	// for authorization, tokens and logout.
 	Issuer string
+	// IssuerProbeURL is where the server itself reaches Hydra's public API
+	// for the sign-in check; default Issuer (they differ in containers).
+	IssuerProbeURL string
 	// IdentityURL is the hosted login UI (the identity edge); empty hides
 	// the links to its pages and skips its check.
 	IdentityURL string
+	// IdentityProbeURL is where the server itself checks the edge; default
+	// IdentityURL.
+	IdentityProbeURL string
 	// ClientID is the public OAuth2 client (default tutor-web).
 	ClientID string
 	// ProbeTimeout bounds each sign-in availability check (default 1.5 s).
@@ -91,6 +97,18 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.IdentityURL != "" && !strings.HasSuffix(cfg.IdentityURL, "/") {
 		cfg.IdentityURL += "/"
+	}
+	if cfg.IssuerProbeURL == "" {
+		cfg.IssuerProbeURL = cfg.Issuer
+	}
+	if cfg.IdentityProbeURL == "" {
+		cfg.IdentityProbeURL = cfg.IdentityURL
+	}
+	if !strings.HasSuffix(cfg.IssuerProbeURL, "/") {
+		cfg.IssuerProbeURL += "/"
+	}
+	if cfg.IdentityProbeURL != "" && !strings.HasSuffix(cfg.IdentityProbeURL, "/") {
+		cfg.IdentityProbeURL += "/"
 	}
 	h := &Handler{cfg: cfg, pages: map[string]*template.Template{}}
 	if err := h.loadAssets(); err != nil {
@@ -399,9 +417,9 @@ func (p *probe) failing(ctx context.Context) []string {
 }
 
 func (p *probe) run() {
-	checks := map[string]string{"hydra": p.cfg.Issuer + "health/ready"}
+	checks := map[string]string{"hydra": p.cfg.IssuerProbeURL + "health/ready"}
 	if p.cfg.IdentityURL != "" {
-		checks["identity"] = p.cfg.IdentityURL + "readyz"
+		checks["identity"] = p.cfg.IdentityProbeURL + "readyz"
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup

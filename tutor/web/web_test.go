@@ -194,3 +194,25 @@ func TestSignInStatus(t *testing.T) {
 		})
 	}
 }
+
+// In containers the server checks Hydra and the edge at internal addresses
+// while the pages send browsers to the public ones.
+func TestSignInStatusAtInternalURLs(t *testing.T) {
+	ready := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
+	defer ready.Close()
+	unreachable := "http://127.0.0.1:1/"
+	h, err := New(Config{Courses: sample, Lessons: sample,
+		Issuer: unreachable, IssuerProbeURL: ready.URL,
+		IdentityURL: unreachable, IdentityProbeURL: ready.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := chi.NewRouter()
+	h.Routes(r)
+	if b := strings.TrimSpace(body(t, get(t, r, "/web/status"))); b != `{"signin":{"available":true,"failing":[]}}` {
+		t.Fatalf("probed the public URLs: %s", b)
+	}
+	if page := body(t, get(t, r, "/")); !strings.Contains(page, unreachable) || strings.Contains(page, ready.URL) {
+		t.Fatalf("the page must name the public URLs only")
+	}
+}

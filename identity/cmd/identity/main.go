@@ -77,7 +77,8 @@ func run(ctx context.Context, cfg identity.Config, logger *slog.Logger) error {
 		server.PingCheck("postgres", db),
 		server.HTTPCheck("kratos", cfg.Kratos.AdminURL.JoinPath("health/ready").String()),
 	)
-	tokens, err := token.New(token.Config{Issuer: cfg.TokenIssuer.String(), Logger: logger, Registerer: srv.Registry})
+	tokens, err := token.New(token.Config{Issuer: cfg.TokenIssuer.String(),
+		JWKSURL: cfg.TokenJWKSURL.String(), Logger: logger, Registerer: srv.Registry})
 	if err != nil {
 		return err
 	}

@@ -287,7 +287,12 @@ func run(ctx context.Context, cfg tutor.Config, specs []host.Spec, logger *slog.
 	if _, own := retriever.(*postgres.DB); own {
 		logger.Info("course search: the tutor's own lesson store (no retriever plugin declared)")
 	}
-	tokens, err := token.New(token.Config{Issuer: cfg.Hydra.Issuer.String(), Logger: logger, Registerer: srv.Registry})
+	tokens, err := token.New(token.Config{
+		Issuer:     cfg.Hydra.Issuer.String(),
+		JWKSURL:    strings.TrimSuffix(cfg.Hydra.Internal(), "/") + "/.well-known/jwks.json",
+		Logger:     logger,
+		Registerer: srv.Registry,
+	})
 	if err != nil {
 		return err
 	}
@@ -333,8 +338,15 @@ func run(ctx context.Context, cfg tutor.Config, specs []host.Spec, logger *slog.
 			a.Routes(r)
 		})
 	})
-	app, err := web.New(web.Config{Courses: db, Lessons: db, Issuer: cfg.Hydra.Issuer.String(),
-		IdentityURL: cfg.Web.IdentityURL.String(), ClientID: cfg.Web.ClientID, Logger: logger})
+	identityURL := cfg.Web.IdentityURL.String() // "" when unset
+	identityProbe := identityURL
+	if !cfg.Web.IdentityInternalURL.IsZero() {
+		identityProbe = cfg.Web.IdentityInternalURL.String()
+	}
+	app, err := web.New(web.Config{Courses: db, Lessons: db,
+		Issuer: cfg.Hydra.Issuer.String(), IssuerProbeURL: cfg.Hydra.Internal(),
+		IdentityURL: identityURL, IdentityProbeURL: identityProbe,
+		ClientID: cfg.Web.ClientID, Logger: logger})
 	if err != nil {
 		return err
 	}
