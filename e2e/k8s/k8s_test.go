@@ -256,6 +256,13 @@ func TestConfigMapsLoadWithTheServicesTypes(t *testing.T) {
 	if cc.Hydra.AdminURL.Host != "hydra-admin:4445" || ic.Kratos.AdminURL.Host != "kratos-admin" {
 		t.Fatalf("service URLs: hydra %s kratos %s", cc.Hydra.AdminURL.Host, ic.Kratos.AdminURL.Host)
 	}
+	// Inside the cluster the services reach Hydra's keys and the edge by
+	// Service name; browsers use the public names.
+	if tc.Hydra.InternalURL.Host != "hydra-public:4444" || ic.TokenJWKSURL.Host != "hydra-public:4444" ||
+		tc.Web.IdentityInternalURL.Host != "identity:4455" {
+		t.Fatalf("internal URLs: tutor %s, edge %s, identity %s",
+			tc.Hydra.InternalURL.Host, ic.TokenJWKSURL.Host, tc.Web.IdentityInternalURL.Host)
+	}
 }
 
 // The Helm values for Ory's charts agree with ory-config/ on what the
