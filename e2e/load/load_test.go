@@ -19,13 +19,8 @@ package load
 import (
 	"bufio"
 	"context"
-	"crypto"
-	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -353,46 +348,12 @@ func measureFloors(b *testing.B, token string) []floor {
 			b.Fatal(err)
 		}
 	})
-	pub, parts := hydraKeyFor(b, token)
-	signed := []byte(parts[0] + "." + parts[1])
-	sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
-	rsaVerify := timeIt(2000, func() {
-		sum := sha256.Sum256(signed)
-		if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig); err != nil {
-			b.Fatal(err)
-		}
-	})
+	bits, rsaVerify := e2etest.RSAVerifyCost(b, token)
 	retriever := postgres.New(pool)
 	retrieve := timeIt(300, func() {
 		if _, err := retriever.Retrieve(ctx, tutor.RetrievalQuery{Course: "go-basics", MaxStage: 3, Text: "what is a variable", Limit: 4}); err != nil {
 			b.Fatal(err)
 		}
 	})
-	return []floor{{"bare pgx round trip", pgRT}, {fmt.Sprintf("raw RSA-%d verification", pub.N.BitLen()), rsaVerify}, {"in-process retriever call", retrieve}}
-}
-
-// hydraKeyFor finds the JWKS key that signed token.
-func hydraKeyFor(b *testing.B, token string) (*rsa.PublicKey, []string) {
-	parts := strings.Split(token, ".")
-	hdr, _ := base64.RawURLEncoding.DecodeString(parts[0])
-	var h struct{ Kid string }
-	json.Unmarshal(hdr, &h)
-	res, err := http.Get(e2etest.Need(b).URL("hydra") + ".well-known/jwks.json")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer res.Body.Close()
-	var set struct {
-		Keys []struct{ Kid, N, E string } `json:"keys"`
-	}
-	json.NewDecoder(res.Body).Decode(&set)
-	for _, k := range set.Keys {
-		if k.Kid == h.Kid {
-			n, _ := base64.RawURLEncoding.DecodeString(k.N)
-			e, _ := base64.RawURLEncoding.DecodeString(k.E)
-			return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}, parts
-		}
-	}
-	b.Fatal("signing key not in the JWKS")
-	return nil, nil
+	return []floor{{"bare pgx round trip", pgRT}, {fmt.Sprintf("raw RSA-%d verification", bits), rsaVerify}, {"in-process retriever call", retrieve}}
 }
