@@ -290,28 +290,27 @@ func TestHelmValuesMatchOryConfig(t *testing.T) {
 		}
 		return v
 	}
+	// Each chart's values carry all of ory-config's file: every setting
+	// (lifetimes, strategies, hook lists, methods, return URLs, ...) the
+	// same, except where the chart puts things elsewhere.
+	same := func(name string, values, file map[string]any, chartOwn ...string) {
+		want, got := map[string]string{}, map[string]string{}
+		leaves("", file, want)
+		leaves("", dig(values, name+".config"), got)
+		for _, k := range slices.Sorted(maps.Keys(want)) {
+			if !slices.Contains(chartOwn, k) && got[k] != want[k] {
+				t.Errorf("%s %s: values %q, ory-config %q", name, k, got[k], want[k])
+			}
+		}
+	}
 	hydraValues, hydraYML := read("deploy/helm/hydra-values.yaml"), read("ory-config/hydra/hydra.yml")
-	for _, k := range []string{"ttl.access_token", "ttl.refresh_token", "ttl.id_token", "strategies.access_token", "oauth2.pkce.enforced_for_public_clients"} {
-		if a, b := fmt.Sprint(dig(hydraValues, "hydra.config."+k)), fmt.Sprint(dig(hydraYML, k)); a != b || a == "<nil>" {
-			t.Errorf("hydra %s: values %s, ory-config %s", k, a, b)
-		}
-	}
-	// Kratos' values carry all of kratos.yml: every setting (hook lists,
-	// methods, return URLs, ...) the same, except where the chart puts
-	// things elsewhere.
+	same("hydra", hydraValues, hydraYML,
+		"serve.public.port", "serve.admin.port", // the chart's Services
+		"oauth2.token_hook.url") // the consent app's Service, inside the cluster
 	kratosValues, kratosYML := read("deploy/helm/kratos-values.yaml"), read("ory-config/kratos/kratos.yml")
-	chartOwn := map[string]bool{
-		"identity.schemas":     true, // the chart mounts the schema at /etc/config/
-		"serve.admin.base_url": true, // the chart's Service name
-	}
-	want, got := map[string]string{}, map[string]string{}
-	leaves("", kratosYML, want)
-	leaves("", dig(kratosValues, "kratos.config"), got)
-	for _, k := range slices.Sorted(maps.Keys(want)) {
-		if !chartOwn[k] && got[k] != want[k] {
-			t.Errorf("kratos %s: values %q, ory-config %q", k, got[k], want[k])
-		}
-	}
+	same("kratos", kratosValues, kratosYML,
+		"identity.schemas",     // the chart mounts the schema at /etc/config/
+		"serve.admin.base_url") // the chart's Service name
 	if fmt.Sprint(dig(kratosValues, "kratos.config.feature_flags.use_continue_with_transitions")) != "true" {
 		t.Error("kratos: the values must keep feature_flags.use_continue_with_transitions")
 	}
