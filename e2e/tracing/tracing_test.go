@@ -281,4 +281,27 @@ func TestTutorToModel(t *testing.T) {
 		toModel.Attributes["http.response.status_code"] != strconv.Itoa(http.StatusOK) {
 		t.Errorf("spans: tutor %v, model call %v", tutor, toModel)
 	}
+	// The plugin calls (the stack runs retriever-postgres and both
+	// guardrails) are the tutor span's children too.
+	spans = call.trace(t, func(spans []tracingtest.Span) bool {
+		return len(pluginSpans(spans, tutor)) == 3
+	})
+	got := pluginSpans(spans, tutor)
+	if search := got["plugins search"]; search.Attributes["plugins.retrievers"] != "1" || search.Attributes["course"] != "go-basics" {
+		t.Errorf("search span: %v", search)
+	}
+	if in := got["plugins check_input"]; in.Attributes["plugins.guardrails"] != "2" || in.Attributes["plugins.blocked"] != "false" {
+		t.Errorf("input check span: %v", in)
+	}
+}
+
+// pluginSpans are the tutor's plugin call spans under parent, by name.
+func pluginSpans(spans []tracingtest.Span, parent tracingtest.Span) map[string]tracingtest.Span {
+	out := map[string]tracingtest.Span{}
+	for _, s := range spans {
+		if s.Service == "tutor" && s.ParentID == parent.SpanID && strings.HasPrefix(s.Name, "plugins ") {
+			out[s.Name] = s
+		}
+	}
+	return out
 }

@@ -19,10 +19,22 @@ import (
 	"sort"
 	"strings"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/learnplatform/platform/plugins"
 	"github.com/learnplatform/platform/plugins/host"
 	"github.com/learnplatform/platform/tutor"
 )
+
+const tracerName = "github.com/learnplatform/platform/tutor/pluginhost"
+
+// span starts a child of the request's span (kit/server) when the request
+// is traced; otherwise it is a no-op that costs nothing.
+func span(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	return trace.SpanFromContext(ctx).TracerProvider().Tracer(tracerName).Start(ctx, name, trace.WithAttributes(attrs...))
+}
 
 // Retriever searches the retriever plugins.
 type Retriever struct {
@@ -42,7 +54,11 @@ func (r Retriever) Retrieve(ctx context.Context, q tutor.RetrievalQuery) ([]tuto
 	if limit <= 0 {
 		limit = 4
 	}
+	ctx, sp := span(ctx, "plugins search", attribute.Int("plugins.retrievers", len(r.Host.Retrievers())),
+		attribute.String("course", q.Course), attribute.Int("stage", q.MaxStage))
+	defer sp.End()
 	res := r.Host.Search(ctx, plugins.Query{Text: q.Text, Course: q.Course, MaxStage: q.MaxStage, TopK: limit})
+	sp.SetAttributes(attribute.Int("plugins.chunks", len(res.Chunks)), attribute.Int("plugins.failed", len(res.Failed)))
 	if len(res.Failed) > 0 {
 		names := make([]string, 0, len(res.Failed))
 		for n := range res.Failed {
@@ -54,6 +70,7 @@ func (r Retriever) Retrieve(ctx context.Context, q tutor.RetrievalQuery) ([]tuto
 			reasons[i] = n + ": " + res.Failed[n].Error()
 		}
 		if len(res.Failed) == len(r.Host.Retrievers()) {
+			sp.SetStatus(codes.Error, "no retriever answered")
 			return nil, fmt.Errorf("%w: %s", tutor.ErrSearchUnavailable, strings.Join(reasons, "; "))
 		}
 		logger(r.Logger).Warn("some retrievers did not answer; using the others", "failed", strings.Join(reasons, "; "))
@@ -101,7 +118,10 @@ func (g Guard) CheckInput(ctx context.Context, in tutor.GuardInput) tutor.InputV
 		chunks = append(chunks, plugins.Chunk{ID: quotedID, Text: in.QuotedText, Course: in.Turn.Course,
 			Lesson: in.Turn.Thread.Lesson, Section: "Text the learner selected on the page", Stage: max(in.Turn.MaxStage, 1)})
 	}
+	ctx, sp := span(ctx, "plugins check_input", attribute.Int("plugins.guardrails", len(g.Host.Guardrails())))
 	v := g.Host.CheckInput(ctx, plugins.InputCheck{Message: in.Message, Context: conversation(in.Turn), Chunks: chunks})
+	sp.SetAttributes(attribute.Bool("plugins.blocked", v.Blocked), attribute.String("plugins.by", v.By))
+	sp.End()
 	out := tutor.InputVerdict{Blocked: v.Blocked, LearnerMessage: v.LearnerMessage, Message: v.Message, Reasons: v.Reasons}
 	byID := make(map[string]tutor.Passage, len(in.Passages))
 	for _, p := range in.Passages {
@@ -135,8 +155,11 @@ func (g Guard) CheckOutput(ctx context.Context, out tutor.GuardOutput) tutor.Out
 	for _, p := range out.Passages {
 		chunks = append(chunks, chunk(p))
 	}
+	ctx, sp := span(ctx, "plugins check_output", attribute.Int("plugins.guardrails", len(g.Host.Guardrails())))
 	v := g.Host.CheckOutput(ctx, plugins.OutputCheck{Message: out.Turn.Question, Answer: out.Answer,
 		Context: conversation(out.Turn), Chunks: chunks})
+	sp.SetAttributes(attribute.Bool("plugins.replaced", v.Replaced), attribute.String("plugins.by", v.By))
+	sp.End()
 	if v.Replaced {
 		logger(g.Logger).Warn("guardrail replaced the answer", "thread", out.Turn.Thread.ID, "by", v.By,
 			"blocked", v.Blocked, "reasons", strings.Join(v.Reasons, "; "))
