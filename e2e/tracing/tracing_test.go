@@ -293,6 +293,17 @@ func TestTutorToModel(t *testing.T) {
 	if in := got["plugins check_input"]; in.Attributes["plugins.guardrails"] != "2" || in.Attributes["plugins.blocked"] != "false" {
 		t.Errorf("input check span: %v", in)
 	}
+	// So are its queries: the learner's message is stored before the model
+	// is called.
+	call.trace(t, func(spans []tracingtest.Span) bool {
+		for _, s := range spans {
+			if s.Service == "tutor" && s.Kind == "client" && s.ParentID == tutor.SpanID && s.Name == "INSERT" &&
+				s.Attributes["db.system.name"] == "postgresql" && strings.Contains(s.Attributes["db.query.text"], "$1") {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // pluginSpans are the tutor's plugin call spans under parent, by name.

@@ -29,6 +29,7 @@ import (
 	"github.com/learnplatform/platform/kit/server"
 	"github.com/learnplatform/platform/kit/token"
 	"github.com/learnplatform/platform/kit/tracing"
+	"github.com/learnplatform/platform/kit/tracing/pgxtracing"
 )
 
 func main() {
@@ -67,7 +68,12 @@ func run(ctx context.Context, cfg identity.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer tr.Close() // last: flushes the spans of the requests drained before it
-	db, err := pgxpool.New(ctx, cfg.Database.URL)
+	pc, err := pgxpool.ParseConfig(cfg.Database.URL)
+	if err != nil {
+		return fmt.Errorf("database.url: %w", err)
+	}
+	pc.ConnConfig.Tracer = pgxtracing.Query{} // spans only under traced requests
+	db, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return err
 	}

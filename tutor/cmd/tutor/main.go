@@ -24,6 +24,7 @@ import (
 	"github.com/learnplatform/platform/kit/server"
 	"github.com/learnplatform/platform/kit/token"
 	"github.com/learnplatform/platform/kit/tracing"
+	"github.com/learnplatform/platform/kit/tracing/pgxtracing"
 	"github.com/learnplatform/platform/plugins"
 	"github.com/learnplatform/platform/plugins/host"
 	"github.com/learnplatform/platform/tutor"
@@ -111,6 +112,7 @@ func openDB(ctx context.Context, cfg tutor.Config) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("database.url: %w", err)
 	}
 	pc.MaxConns = int32(cfg.Database.MaxConns)
+	pc.ConnConfig.Tracer = pgxtracing.Query{} // spans only under traced requests
 	return pgxpool.NewWithConfig(ctx, pc)
 }
 
