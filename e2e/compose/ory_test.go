@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -198,23 +199,47 @@ func (r *composeRun) start(t *testing.T, name, migrate string) string {
 		t.Fatalf("%s: %v\n%s", migrate, err, out)
 	}
 
-	public, admin := freePort(t), freePort(t)
+	// Another process may take a chosen port before the service binds it:
+	// then the service exits at once and gets new ports.
+	for attempt := 1; ; attempt++ {
+		public, err := r.run(t, name, env)
+		if err == nil {
+			return public
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+}
+
+// run starts the service on free ports and waits until it is ready; it
+// stops it when the test ends.
+func (r *composeRun) run(t *testing.T, name string, env []string) (public string, err error) {
+	t.Helper()
+	ports := freePorts(t, 2)
 	env = append(env,
 		fmt.Sprintf("COURIER_SMTP_CONNECTION_URI=smtp://127.0.0.1:%d/?disable_starttls=true", r.ts.Ports().MailpitSMTP),
-		"SERVE_PUBLIC_HOST=127.0.0.1", fmt.Sprintf("SERVE_PUBLIC_PORT=%d", public),
-		"SERVE_ADMIN_HOST=127.0.0.1", fmt.Sprintf("SERVE_ADMIN_PORT=%d", admin),
+		"SERVE_PUBLIC_HOST=127.0.0.1", fmt.Sprintf("SERVE_PUBLIC_PORT=%d", ports[0]),
+		"SERVE_ADMIN_HOST=127.0.0.1", fmt.Sprintf("SERVE_ADMIN_PORT=%d", ports[1]),
 	)
-	var out bytes.Buffer
+	out := &syncBuffer{}
 	cmd := r.command(t, name, env)
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
+	stop := func() {
 		cmd.Process.Kill()
 		<-exited
+	}
+	if err := waitReady(fmt.Sprintf("http://127.0.0.1:%d/health/ready", ports[1]), exited); err != nil {
+		stop()
+		return "", fmt.Errorf("%v; output:\n%s", err, out.String())
+	}
+	t.Cleanup(func() {
+		stop()
 		if t.Failed() {
 			t.Logf("%s (compose configuration) output:\n%s", name, out.String())
 		}
@@ -222,9 +247,26 @@ func (r *composeRun) start(t *testing.T, name, migrate string) string {
 	if r.addr == nil {
 		r.addr = map[string]string{}
 	}
-	r.addr[name+" admin"] = fmt.Sprintf("http://127.0.0.1:%d/", admin)
-	waitReady(t, fmt.Sprintf("http://127.0.0.1:%d/health/ready", admin), exited)
-	return fmt.Sprintf("http://127.0.0.1:%d/", public)
+	r.addr[name+" admin"] = fmt.Sprintf("http://127.0.0.1:%d/", ports[1])
+	return fmt.Sprintf("http://127.0.0.1:%d/", ports[0]), nil
+}
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // command is a compose service's command for the binary its image holds:
@@ -325,37 +367,41 @@ func normalize(t *testing.T, v any) any {
 	return out
 }
 
-func freePort(t *testing.T) int {
+// freePorts picks n distinct free ports, holding each until all are chosen.
+func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
-// waitReady waits for url to answer 200, failing at once if the process
-// exits first.
-func waitReady(t *testing.T, url string, exited chan error) {
-	t.Helper()
+// waitReady waits for url to answer 200; it gives up when the process
+// exits first, or after 90 seconds.
+func waitReady(url string, exited chan error) error {
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		select {
 		case err := <-exited:
-			exited <- err // for the cleanup
-			t.Fatalf("exited before it was ready: %v", err)
+			exited <- err // for whoever stops the process
+			return fmt.Errorf("exited before it was ready: %v", err)
 		default:
 		}
 		res, err := http.Get(url)
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
-				return
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after 90s (last: %v)", url, err)
+			return fmt.Errorf("%s not ready after 90s (last: %v)", url, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
