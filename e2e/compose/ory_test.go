@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -74,7 +73,7 @@ func TestComposeOryServices(t *testing.T) {
 	// (the session hook still runs after the web hook: a later file
 	// replaces a hook list whole) and lands in the edge's auth event log.
 	t.Run("kratos reports to the edge", func(t *testing.T) {
-		public := r.start(t, "kratos", "kratos-migrate")
+		public, _ := r.start(t, "kratos", "kratos-migrate")
 		var flow struct{ ID string }
 		getJSON(t, public+"self-service/registration/api", &flow)
 		email := fmt.Sprintf("compose-%d@example.org", time.Now().UnixNano())
@@ -123,7 +122,7 @@ func TestComposeOryServices(t *testing.T) {
 	// validate the way those services check them: iss as browsers see it,
 	// keys fetched inside the network.
 	t.Run("hydra issues tokens the services accept", func(t *testing.T) {
-		public := r.start(t, "hydra", "hydra-migrate")
+		public, admin := r.start(t, "hydra", "hydra-migrate")
 		issuer := *r.p.Services["hydra"].Environment["URLS_SELF_ISSUER"]
 		var disc struct {
 			Issuer  string `json:"issuer"`
@@ -139,11 +138,10 @@ func TestComposeOryServices(t *testing.T) {
 			t.Fatalf("the tutor trusts %s", tutorCfg.Hydra.Issuer.String())
 		}
 		v, err := token.New(token.Config{Issuer: tutorCfg.Hydra.Issuer.String(),
-			JWKSURL: r.rewriteHost(tutorCfg.Hydra.Internal(), public) + ".well-known/jwks.json"})
+			JWKSURL: withHostOf(tutorCfg.Hydra.Internal(), public) + ".well-known/jwks.json"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		admin := r.addr["hydra admin"]
 		client, _ := json.Marshal(map[string]any{"client_id": "compose-check", "client_secret": "compose-check-secret-0123456789",
 			"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "client_secret_post"})
 		res, err := http.Post(admin+"admin/clients", "application/json", bytes.NewReader(client))
@@ -177,12 +175,12 @@ type composeRun struct {
 	ts      *launcher.TestStack
 	p       *types.Project
 	rewrite *strings.Replacer
-	addr    map[string]string // "<service> admin" -> base URL
 }
 
 // start prepares a fresh database with the migrate job's command, then
-// runs the service and returns its public base URL once it is ready.
-func (r *composeRun) start(t *testing.T, name, migrate string) string {
+// runs the service and returns its public and admin base URLs once it is
+// ready.
+func (r *composeRun) start(t *testing.T, name, migrate string) (public, admin string) {
 	t.Helper()
 	db := "compose_" + name
 	conn, err := pgx.Connect(r.ctx, r.ts.DSN("postgres"))
@@ -202,9 +200,9 @@ func (r *composeRun) start(t *testing.T, name, migrate string) string {
 	// Another process may take a chosen port before the service binds it:
 	// then the service exits at once and gets new ports.
 	for attempt := 1; ; attempt++ {
-		public, err := r.run(t, name, env)
+		public, admin, err := r.run(t, name, env)
 		if err == nil {
-			return public
+			return public, admin
 		}
 		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
 			t.Fatalf("%s: %v", name, err)
@@ -214,7 +212,7 @@ func (r *composeRun) start(t *testing.T, name, migrate string) string {
 
 // run starts the service on free ports and waits until it is ready; it
 // stops it when the test ends.
-func (r *composeRun) run(t *testing.T, name string, env []string) (public string, err error) {
+func (r *composeRun) run(t *testing.T, name string, env []string) (public, admin string, err error) {
 	t.Helper()
 	ports := freePorts(t, 2)
 	env = append(env,
@@ -222,7 +220,8 @@ func (r *composeRun) run(t *testing.T, name string, env []string) (public string
 		"SERVE_PUBLIC_HOST=127.0.0.1", fmt.Sprintf("SERVE_PUBLIC_PORT=%d", ports[0]),
 		"SERVE_ADMIN_HOST=127.0.0.1", fmt.Sprintf("SERVE_ADMIN_PORT=%d", ports[1]),
 	)
-	out := &syncBuffer{}
+	// Read only after the process has exited: Wait finishes the copying.
+	out := &bytes.Buffer{}
 	cmd := r.command(t, name, env)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -236,7 +235,7 @@ func (r *composeRun) run(t *testing.T, name string, env []string) (public string
 	}
 	if err := waitReady(fmt.Sprintf("http://127.0.0.1:%d/health/ready", ports[1]), exited); err != nil {
 		stop()
-		return "", fmt.Errorf("%v; output:\n%s", err, out.String())
+		return "", "", fmt.Errorf("%v; output:\n%s", err, out.String())
 	}
 	t.Cleanup(func() {
 		stop()
@@ -244,29 +243,7 @@ func (r *composeRun) run(t *testing.T, name string, env []string) (public string
 			t.Logf("%s (compose configuration) output:\n%s", name, out.String())
 		}
 	})
-	if r.addr == nil {
-		r.addr = map[string]string{}
-	}
-	r.addr[name+" admin"] = fmt.Sprintf("http://127.0.0.1:%d/", ports[1])
-	return fmt.Sprintf("http://127.0.0.1:%d/", ports[0]), nil
-}
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return fmt.Sprintf("http://127.0.0.1:%d/", ports[0]), fmt.Sprintf("http://127.0.0.1:%d/", ports[1]), nil
 }
 
 // command is a compose service's command for the binary its image holds:
@@ -302,8 +279,8 @@ func (r *composeRun) command(t *testing.T, name string, env []string) *exec.Cmd 
 	return cmd
 }
 
-// rewriteHost moves a compose-network URL to a local base URL.
-func (r *composeRun) rewriteHost(composeURL, local string) string {
+// withHostOf moves a compose-network URL to a local base URL's host.
+func withHostOf(composeURL, local string) string {
 	u, err := url.Parse(composeURL)
 	if err != nil {
 		panic(err)

@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/learnplatform/platform/consent"
+	"github.com/learnplatform/platform/e2e/internal/yamltree"
 	"github.com/learnplatform/platform/e2e/stack"
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/kit/config"
@@ -294,9 +295,7 @@ func TestHelmValuesMatchOryConfig(t *testing.T) {
 	// (lifetimes, strategies, hook lists, methods, return URLs, ...) the
 	// same, except where the chart puts things elsewhere.
 	same := func(name string, values, file map[string]any, chartOwn ...string) {
-		want, got := map[string]string{}, map[string]string{}
-		leaves("", file, want)
-		leaves("", dig(values, name+".config"), got)
+		want, got := yamltree.Leaves(file), yamltree.Leaves(dig(values, name+".config"))
 		for _, k := range slices.Sorted(maps.Keys(want)) {
 			if !slices.Contains(chartOwn, k) && got[k] != want[k] {
 				t.Errorf("%s %s: values %q, ory-config %q", name, k, got[k], want[k])
@@ -316,22 +315,5 @@ func TestHelmValuesMatchOryConfig(t *testing.T) {
 	}
 	if dig(kratosValues, "image.tag") != "v1.3.1" || dig(hydraValues, "image.tag") != "v2.3.0" {
 		t.Error("chart images must match the pinned Ory versions")
-	}
-}
-
-// leaves flattens a YAML tree into dotted keys and printed values (lists
-// as a whole, so a missing hook counts).
-func leaves(prefix string, v any, out map[string]string) {
-	m, ok := v.(map[string]any)
-	if !ok {
-		out[prefix] = fmt.Sprint(v)
-		return
-	}
-	for k, c := range m {
-		key := k
-		if prefix != "" {
-			key = prefix + "." + k
-		}
-		leaves(key, c, out)
 	}
 }

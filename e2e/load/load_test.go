@@ -180,28 +180,6 @@ func input(text string) map[string]any {
 	return map[string]any{"content": []any{map[string]any{"type": "input_text", "text": text}}, "attachments": []any{}, "inference_options": map[string]any{}}
 }
 
-// procStats reads a process's CPU time (user+system) and resident memory.
-func procStats(pid int) (cpu time.Duration, rss, peak int64) {
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		cpu = time.Duration(ut+st) * time.Second / 100 // USER_HZ
-	}
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			f := strings.Fields(l)
-			if len(f) >= 2 && f[0] == "VmRSS:" {
-				rss, _ = strconv.ParseInt(f[1], 10, 64)
-			}
-			if len(f) >= 2 && f[0] == "VmHWM:" {
-				peak, _ = strconv.ParseInt(f[1], 10, 64)
-			}
-		}
-	}
-	return cpu, rss * 1024, peak * 1024
-}
-
 func BenchmarkLoad(b *testing.B) {
 	st := e2etest.Need(b)
 	learners, accounts := envInt("LOAD_LEARNERS", 500), envInt("LOAD_ACCOUNTS", 50)
@@ -224,7 +202,7 @@ func BenchmarkLoad(b *testing.B) {
 		firstErr.CompareAndSwap(nil, err.Error())
 	}
 	pid := st.PID("tutor")
-	cpu0, _, _ := procStats(pid)
+	cpu0, _, _ := e2etest.ProcStats(pid)
 	var maxRSS atomic.Int64
 	stopSampling := make(chan struct{})
 	go func() {
@@ -235,7 +213,7 @@ func BenchmarkLoad(b *testing.B) {
 			case <-stopSampling:
 				return
 			case <-t.C:
-				if _, rss, _ := procStats(pid); rss > maxRSS.Load() {
+				if _, rss, _ := e2etest.ProcStats(pid); rss > maxRSS.Load() {
 					maxRSS.Store(rss)
 				}
 			}
@@ -289,7 +267,7 @@ func BenchmarkLoad(b *testing.B) {
 	b.StopTimer()
 	close(stopSampling)
 	elapsed := time.Since(start)
-	cpu1, rss, peak := procStats(pid)
+	cpu1, rss, peak := e2etest.ProcStats(pid)
 	_ = ctx
 
 	b.ReportMetric(float64(learners), "learners")

@@ -1,30 +1,14 @@
 package stack
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
-)
 
-// leaves flattens a YAML tree into dotted keys.
-func leaves(prefix string, v any, out map[string]any) {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, c := range x {
-			key := k
-			if prefix != "" {
-				key = prefix + "." + k
-			}
-			leaves(key, c, out)
-		}
-	default:
-		out[prefix] = v
-	}
-}
+	"github.com/learnplatform/platform/e2e/internal/yamltree"
+)
 
 func yamlRoundTrip(t *testing.T, v any) any {
 	t.Helper()
@@ -58,9 +42,7 @@ func TestGeneratedOverlaysMatchDevOverlaysOnDefaultPorts(t *testing.T) {
 			if err := yaml.Unmarshal(raw, &dev); err != nil {
 				t.Fatal(err)
 			}
-			want, got := map[string]any{}, map[string]any{}
-			leaves("", dev, want)
-			leaves("", yamlRoundTrip(t, generated), got)
+			want, got := yamltree.Leaves(dev), yamltree.Leaves(yamlRoundTrip(t, generated))
 			checked := 0
 			for k, g := range got {
 				if k == "identity.schemas" { // an absolute path only the launcher knows
@@ -71,7 +53,7 @@ func TestGeneratedOverlaysMatchDevOverlaysOnDefaultPorts(t *testing.T) {
 					t.Errorf("%s: the launcher sets %s, the dev overlay does not", product, k)
 					continue
 				}
-				if !reflect.DeepEqual(fmt.Sprint(w), fmt.Sprint(g)) {
+				if w != g {
 					t.Errorf("%s: %s is %v in %s.dev.yml but %v in the launcher's overlay", product, k, w, product, g)
 				}
 				checked++

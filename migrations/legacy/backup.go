@@ -76,9 +76,6 @@ func (m *Migrator) Backup(ctx context.Context, path string, force bool) (*Report
 		return nil, err
 	}
 	defer pf.Close()
-	if err := pf.CheckSchema(ctx); err != nil {
-		return nil, err
-	}
 	if err := m.Kratos.Ready(ctx); err != nil {
 		return nil, err
 	}

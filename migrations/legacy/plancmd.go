@@ -17,9 +17,7 @@ func (m *Migrator) Plan(ctx context.Context) (*Report, error) {
 	}
 	defer src.Close(ctx)
 	if src.Empty {
-		r.Message = "the legacy database has none of the legacy tables: nothing to migrate"
-		r.finish("nothing to migrate")
-		return r, nil
+		return r.nothingToMigrate("the legacy database has none of the legacy tables: nothing to migrate"), nil
 	}
 	ds, err := src.Load(ctx)
 	if err != nil {
@@ -27,9 +25,7 @@ func (m *Migrator) Plan(ctx context.Context) (*Report, error) {
 	}
 	r.Legacy = &ds.Counts
 	if len(ds.Users) == 0 && ds.Counts.LoginAttempts == 0 {
-		r.Message = "the legacy database has no users: nothing to migrate"
-		r.finish("nothing to migrate")
-		return r, nil
+		return r.nothingToMigrate("the legacy database has no users: nothing to migrate"), nil
 	}
 	plan := m.plan(ds)
 	tally := plan.Tally()
@@ -47,9 +43,6 @@ func (m *Migrator) Plan(ctx context.Context) (*Report, error) {
 			return nil, err
 		}
 		defer pf.Close()
-		if err := pf.CheckSchema(ctx); err != nil {
-			return nil, err
-		}
 		if mapped, err = pf.Mappings(ctx); err != nil {
 			return nil, err
 		}

@@ -34,7 +34,8 @@ const (
 	stateBackup = "backup"
 )
 
-// OpenPlatform connects to the platform database.
+// OpenPlatform connects to the platform database and checks its schema
+// (checkSchema): every command needs the migration's tables.
 func OpenPlatform(ctx context.Context, dsn string) (*Platform, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -52,15 +53,20 @@ func OpenPlatform(ctx context.Context, dsn string) (*Platform, error) {
 		pool.Close()
 		return nil, fmt.Errorf("platform database: %w", err)
 	}
-	return &Platform{pool: pool}, nil
+	p := &Platform{pool: pool}
+	if err := p.checkSchema(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return p, nil
 }
 
 // Close closes the connections.
 func (p *Platform) Close() { p.pool.Close() }
 
-// CheckSchema reports whether the migration's tables and every UserTables
+// checkSchema reports whether the migration's tables and every UserTables
 // column exist.
-func (p *Platform) CheckSchema(ctx context.Context) error {
+func (p *Platform) checkSchema(ctx context.Context) error {
 	var missing []string
 	for _, t := range stateTables {
 		var ok bool

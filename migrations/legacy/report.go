@@ -114,6 +114,13 @@ func FailedReport(command string, err error) *Report {
 	return r
 }
 
+// nothingToMigrate finishes r with why there is nothing to do.
+func (r *Report) nothingToMigrate(why string) *Report {
+	r.Message = why
+	r.finish("nothing to migrate")
+	return r
+}
+
 func (r *Report) finish(outcome string) {
 	r.FinishedAt = time.Now().UTC()
 	r.DurationSeconds = r.FinishedAt.Sub(r.StartedAt).Seconds()

@@ -85,9 +85,6 @@ func (m *Migrator) Rollback(ctx context.Context, yes bool, backupPath string) (*
 		return nil, err
 	}
 	defer pf.Close()
-	if err := pf.CheckSchema(ctx); err != nil {
-		return nil, err
-	}
 	unlock, err := pf.Lock(ctx)
 	if err != nil {
 		return nil, err

@@ -83,9 +83,7 @@ func (m *Migrator) Run(ctx context.Context) (*Report, error) {
 	}
 	defer src.Close(ctx)
 	if src.Empty {
-		r.Message = "the legacy database has none of the legacy tables: nothing to migrate"
-		r.finish("nothing to migrate")
-		return r, nil
+		return r.nothingToMigrate("the legacy database has none of the legacy tables: nothing to migrate"), nil
 	}
 	ds, err := src.Load(ctx)
 	if err != nil {
@@ -93,18 +91,13 @@ func (m *Migrator) Run(ctx context.Context) (*Report, error) {
 	}
 	if len(ds.Users) == 0 && ds.Counts.LoginAttempts == 0 {
 		r.Legacy = &ds.Counts
-		r.Message = "the legacy database has no users: nothing to migrate"
-		r.finish("nothing to migrate")
-		return r, nil
+		return r.nothingToMigrate("the legacy database has no users: nothing to migrate"), nil
 	}
 	pf, err := OpenPlatform(ctx, m.PlatformDSN)
 	if err != nil {
 		return nil, err
 	}
 	defer pf.Close()
-	if err := pf.CheckSchema(ctx); err != nil {
-		return nil, err
-	}
 	unlock, err := pf.Lock(ctx)
 	if err != nil {
 		return nil, err

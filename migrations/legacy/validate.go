@@ -90,9 +90,7 @@ func (m *Migrator) Validate(ctx context.Context) (*Report, error) {
 	}
 	defer src.Close(ctx)
 	if src.Empty {
-		r.Message = "the legacy database has none of the legacy tables: nothing to validate"
-		r.finish("nothing to migrate")
-		return r, nil
+		return r.nothingToMigrate("the legacy database has none of the legacy tables: nothing to validate"), nil
 	}
 	ds, err := src.Load(ctx)
 	if err != nil {
@@ -103,9 +101,6 @@ func (m *Migrator) Validate(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	defer pf.Close()
-	if err := pf.CheckSchema(ctx); err != nil {
-		return nil, err
-	}
 	r.Legacy = &ds.Counts
 	plan := m.plan(ds)
 	tally := plan.Tally()

@@ -92,23 +92,16 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if !strings.HasSuffix(cfg.Issuer, "/") {
-		cfg.Issuer += "/"
-	}
-	if cfg.IdentityURL != "" && !strings.HasSuffix(cfg.IdentityURL, "/") {
-		cfg.IdentityURL += "/"
-	}
 	if cfg.IssuerProbeURL == "" {
 		cfg.IssuerProbeURL = cfg.Issuer
 	}
 	if cfg.IdentityProbeURL == "" {
 		cfg.IdentityProbeURL = cfg.IdentityURL
 	}
-	if !strings.HasSuffix(cfg.IssuerProbeURL, "/") {
-		cfg.IssuerProbeURL += "/"
-	}
-	if cfg.IdentityProbeURL != "" && !strings.HasSuffix(cfg.IdentityProbeURL, "/") {
-		cfg.IdentityProbeURL += "/"
+	for _, u := range []*string{&cfg.Issuer, &cfg.IssuerProbeURL, &cfg.IdentityURL, &cfg.IdentityProbeURL} {
+		if *u != "" && !strings.HasSuffix(*u, "/") {
+			*u += "/" // base URLs: paths are appended
+		}
 	}
 	h := &Handler{cfg: cfg, pages: map[string]*template.Template{}}
 	if err := h.loadAssets(); err != nil {

@@ -132,7 +132,8 @@ func BenchmarkTimeToFirstEvent500(b *testing.B) {
 		var tutorCPU, busy time.Duration
 		tutorPID := e2etest.Need(b).PID("tutor")
 		for i := 0; i < b.N*3; i++ {
-			tutorBefore, busyBefore := processCPU(b, tutorPID), machineBusy(b)
+			tutorBefore, _, _ := e2etest.ProcStats(tutorPID)
+			busyBefore := e2etest.MachineBusy()
 			var wg sync.WaitGroup
 			var mu sync.Mutex
 			start := make(chan struct{})
@@ -157,8 +158,9 @@ func BenchmarkTimeToFirstEvent500(b *testing.B) {
 			if errs > 0 {
 				b.Fatalf("%d of %d requests failed", errs, learners)
 			}
-			tutorCPU += processCPU(b, tutorPID) - tutorBefore
-			busy += machineBusy(b) - busyBefore
+			tutorAfter, _, _ := e2etest.ProcStats(tutorPID)
+			tutorCPU += tutorAfter - tutorBefore
+			busy += e2etest.MachineBusy() - busyBefore
 		}
 		report(b, all)
 		n, cores := float64(len(all)), float64(runtime.NumCPU())
@@ -276,36 +278,6 @@ func BenchmarkLoad200ItemThread(b *testing.B) {
 	b.ReportMetric(float64(tp)/float64(bp), "p99-ratio")
 }
 
-// processCPU is a process's CPU time so far (user and system).
-func processCPU(b *testing.B, pid int) time.Duration {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	// The fields after the command name, which is in parentheses.
-	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
-	user, _ := strconv.ParseInt(f[11], 10, 64)
-	system, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(user+system) * time.Second / 100 // USER_HZ
-}
-
-// machineBusy is the CPU time all cores have spent on anything but idling
-// and waiting for I/O since boot.
-func machineBusy(b *testing.B) time.Duration {
-	stat, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		b.Fatal(err)
-	}
-	line, _, _ := strings.Cut(string(stat), "\n")
-	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
-	var jiffies int64
-	for _, i := range []int{1, 2, 3, 6, 7, 8} {
-		v, _ := strconv.ParseInt(f[i], 10, 64)
-		jiffies += v
-	}
-	return time.Duration(jiffies) * time.Second / 100 // USER_HZ
-}
-
 var (
 	heapRE       = regexp.MustCompile(`(?m)^go_memstats_heap_inuse_bytes ([0-9.e+]+)$`)
 	goroutinesRE = regexp.MustCompile(`(?m)^go_goroutines ([0-9.e+]+)$`)
@@ -315,16 +287,11 @@ var (
 // and its goroutines.
 func tutorMemory(b *testing.B) (rss, heap, goroutines float64) {
 	st := e2etest.Need(b)
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", st.PID("tutor")))
-	if err != nil {
-		b.Fatal(err)
+	_, rssBytes, _ := e2etest.ProcStats(st.PID("tutor"))
+	if rssBytes == 0 {
+		b.Fatal("cannot read the tutor's memory from /proc")
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			rss = kb * 1024
-		}
-	}
+	rss = float64(rssBytes)
 	res, err := http.Get(st.URL("tutor") + "metrics")
 	if err != nil {
 		b.Fatal(err)

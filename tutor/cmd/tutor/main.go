@@ -340,14 +340,9 @@ func run(ctx context.Context, cfg tutor.Config, specs []host.Spec, logger *slog.
 			a.Routes(r)
 		})
 	})
-	identityURL := cfg.Web.IdentityURL.String() // "" when unset
-	identityProbe := identityURL
-	if !cfg.Web.IdentityInternalURL.IsZero() {
-		identityProbe = cfg.Web.IdentityInternalURL.String()
-	}
 	app, err := web.New(web.Config{Courses: db, Lessons: db,
 		Issuer: cfg.Hydra.Issuer.String(), IssuerProbeURL: cfg.Hydra.Internal(),
-		IdentityURL: identityURL, IdentityProbeURL: identityProbe,
+		IdentityURL: cfg.Web.IdentityURL.String(), IdentityProbeURL: cfg.Web.IdentityInternalURL.String(),
 		ClientID: cfg.Web.ClientID, Logger: logger})
 	if err != nil {
 		return err
