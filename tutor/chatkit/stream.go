@@ -106,6 +106,25 @@ func requestMetadata(raw json.RawMessage) (RequestMetadata, *tutor.PageContext, 
 }
 
 // hiddenContext is the item that keeps the page context with the thread.
+// turnItems are the items a learner's turn stores: the page context as a
+// hidden item (when there is one) before the message it belongs to, then
+// the message.
+func (h *Handler) turnItems(threadID string, pc *tutor.PageContext, in *UserMessageInput) ([]tutor.Item, message, error) {
+	var items []tutor.Item
+	if pc != nil {
+		hc, err := h.hiddenContext(threadID, pc)
+		if err != nil {
+			return nil, message{}, err
+		}
+		items = append(items, hc)
+	}
+	m, err := h.userMessage(in, threadID)
+	if err != nil {
+		return nil, message{}, err
+	}
+	return append(items, m.item), m, nil
+}
+
 func (h *Handler) hiddenContext(threadID string, pc *tutor.PageContext) (tutor.Item, error) {
 	at := h.clock.Now()
 	item := HiddenContextItem{
@@ -296,19 +315,10 @@ func (h *Handler) create(ctx context.Context, c tutor.Caller, req Request) (tuto
 		return tutor.Thread{}, tutor.Item{}, tutor.QuotaState{}, nil, err
 	}
 	th := tutor.Thread{ID: tutor.NewID("thr"), UserID: c.UserID, Status: "active", Lesson: md.Lesson}
-	var items []tutor.Item
-	if pc != nil { // before the message it belongs to
-		hc, err := h.hiddenContext(th.ID, pc)
-		if err != nil {
-			return th, tutor.Item{}, tutor.QuotaState{}, nil, err
-		}
-		items = append(items, hc)
-	}
-	m, err := h.userMessage(p.Input, th.ID)
+	items, m, err := h.turnItems(th.ID, pc, p.Input)
 	if err != nil {
 		return th, tutor.Item{}, tutor.QuotaState{}, nil, err
 	}
-	items = append(items, m.item)
 	e, err := h.courseFor(ctx, c, md.Course)
 	if err != nil {
 		return th, tutor.Item{}, tutor.QuotaState{}, nil, err
@@ -347,19 +357,10 @@ func (h *Handler) addMessage(ctx context.Context, c tutor.Caller, req Request) (
 	if th.Status != "active" {
 		return th, tutor.Item{}, tutor.QuotaState{}, nil, tutor.Errorf(tutor.ECONFLICT, "the thread is %s", th.Status)
 	}
-	var items []tutor.Item
-	if pc != nil {
-		hc, err := h.hiddenContext(th.ID, pc)
-		if err != nil {
-			return th, tutor.Item{}, tutor.QuotaState{}, nil, err
-		}
-		items = append(items, hc)
-	}
-	m, err := h.userMessage(p.Input, th.ID)
+	items, m, err := h.turnItems(th.ID, pc, p.Input)
 	if err != nil {
 		return th, tutor.Item{}, tutor.QuotaState{}, nil, err
 	}
-	items = append(items, m.item)
 	qs, err := h.cfg.Threads.AddItems(ctx, c.UserID, th.ID, items, h.quota(c))
 	if err != nil {
 		return th, tutor.Item{}, qs, nil, err
