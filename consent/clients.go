@@ -116,8 +116,11 @@ func (c *Client) validate(key string, lookupEnv func(string) (string, bool)) err
 			return p("secret_env", "a confidential client needs the name of the variable holding its secret")
 		}
 		s, ok := lookupEnv(c.SecretEnv)
-		if !ok || len(s) < 16 {
-			return p("secret_env", "environment variable %s must hold a secret of at least 16 characters", c.SecretEnv)
+		if !ok || s == "" {
+			return p("secret_env", "environment variable %s must hold a secret of at least %d characters", c.SecretEnv, config.MinSecretLength)
+		}
+		if err := config.CheckSecret(c.SecretEnv, s); err != nil {
+			return p("secret_env", "%v", err)
 		}
 		c.Secret = s
 	}

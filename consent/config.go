@@ -30,8 +30,9 @@ type Config struct {
 	// RememberFor is how long Hydra remembers a login or consent the user
 	// asked to be remembered.
 	RememberFor time.Duration `yaml:"remember_for"`
-	// TokenHookSecret authenticates Hydra's calls of the token hook.
-	TokenHookSecret string `yaml:"token_hook_secret" env:"CONSENT_TOKEN_HOOK_SECRET" required:"true"`
+	// TokenHookSecret authenticates Hydra's calls of the token hook;
+	// placeholders and weak values are refused (config.CheckSecret).
+	TokenHookSecret string `yaml:"token_hook_secret" env:"CONSENT_TOKEN_HOOK_SECRET" required:"true" secret:"true"`
 	// Kratos locates Kratos' APIs (sessions, identities).
 	Kratos Kratos `yaml:"kratos"`
 	// Hydra locates Hydra's admin API (login, consent and logout requests).
@@ -59,9 +60,6 @@ func DefaultConfig() Config {
 
 // Validate checks what the field types cannot.
 func (c *Config) Validate() error {
-	if len(c.TokenHookSecret) < 16 {
-		return config.Problem("token_hook_secret", "must be at least 16 characters")
-	}
 	if c.RememberFor < 0 {
 		return config.Problem("remember_for", "must not be negative")
 	}

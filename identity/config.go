@@ -37,8 +37,9 @@ type Config struct {
 	Database Database `yaml:"database"`
 	// Kratos locates Ory Kratos' APIs.
 	Kratos Kratos `yaml:"kratos"`
-	// HookSecret authenticates Kratos' web hooks (header X-Hook-Secret).
-	HookSecret string `yaml:"hook_secret" env:"IDENTITY_HOOK_SECRET" required:"true"`
+	// HookSecret authenticates Kratos' web hooks (header X-Hook-Secret);
+	// placeholders and weak values are refused (config.CheckSecret).
+	HookSecret string `yaml:"hook_secret" env:"IDENTITY_HOOK_SECRET" required:"true" secret:"true"`
 	// TokenIssuer is Hydra's issuer; the admin API accepts its access tokens.
 	TokenIssuer config.URL `yaml:"token_issuer" required:"true"`
 	// TokenJWKSURL is where the edge fetches the issuer's signing keys when
@@ -97,9 +98,6 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		return config.Problem("max_body_bytes", "must be at least 1024, got %d", c.MaxBodyBytes)
-	}
-	if len(c.HookSecret) < 16 {
-		return config.Problem("hook_secret", "must be at least 16 characters")
 	}
 	if u, err := url.Parse(c.Mail.URL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
 		return config.Problem("mail.url", "expected smtp://host:port/ or smtps://host:port/")

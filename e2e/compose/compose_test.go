@@ -6,6 +6,8 @@
 package compose
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"net"
@@ -156,8 +158,10 @@ func TestCheckProjectReports(t *testing.T) {
 // TestServiceConfigs loads deploy/compose/{identity,consent,tutor}.yml with
 // the services' own config types and the environment compose gives each
 // container, then checks the addresses in them work inside the network.
+// The services refuse the example's placeholders (TestEnvExample), so the
+// secrets are generated, as an operator's .env holds them.
 func TestServiceConfigs(t *testing.T) {
-	p := loadProject(t)
+	p := loadProjectWith(t, generatedSecrets(t)...)
 	t.Run("identity", func(t *testing.T) {
 		cfg := identity.DefaultConfig()
 		file := loadConfig(t, p, "identity", &cfg)
@@ -202,7 +206,9 @@ func checkIssuer(t *testing.T, p *types.Project, service string, issuer config.U
 	checkPublished(t, p, "hydra", issuer)
 }
 
-// TestEnvExample keeps real secrets out of the committed example.
+// TestEnvExample keeps real secrets out of the committed example, and
+// keeps the example from running as is: the services refuse its
+// placeholders at start-up (config.CheckSecret).
 func TestEnvExample(t *testing.T) {
 	env, err := dotenv.Read(filepath.Join(repoRoot(t), "deploy", "compose", ".env.example"))
 	if err != nil {
@@ -212,7 +218,29 @@ func TestEnvExample(t *testing.T) {
 		if secretKey(key) && !strings.HasPrefix(value, "change-me") {
 			t.Errorf(".env.example: %s should be a change-me placeholder", key)
 		}
+		if secretKey(key) && config.CheckSecret(key, value) == nil {
+			t.Errorf(".env.example: the services would accept %s's placeholder", key)
+		}
 	}
+}
+
+// generatedSecrets are `openssl rand -hex 32` values for every secret of
+// .env.example (KEY=VALUE, for loadProjectWith), as an operator makes them.
+func generatedSecrets(t *testing.T) []string {
+	t.Helper()
+	env, err := dotenv.Read(filepath.Join(repoRoot(t), "deploy", "compose", ".env.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, key := range slices.Sorted(maps.Keys(env)) {
+		if secretKey(key) {
+			b := make([]byte, 32)
+			rand.Read(b)
+			out = append(out, key+"="+hex.EncodeToString(b))
+		}
+	}
+	return out
 }
 
 // checkProject returns every way p falls short of what the stack needs.

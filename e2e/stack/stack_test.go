@@ -250,6 +250,10 @@ func TestServicesRejectBadConfig(t *testing.T) {
 			"key plugins[0].env.DSN: refers to ${TUTOR_NO_SUCH_VARIABLE}, which is not set"},
 		{"identity", write("baddb.yml", kratos+"public_url: http://127.0.0.1:3/\npolicy_file: p.yml\n"+identityExtras+"database:\n  url: mysql://x\n"), "key database.url: expected a postgres:// URL"},
 		{"identity", write("badpolicy.yml", kratos+"public_url: http://127.0.0.1:3/\npolicy_file: nope.yml\n"+identityExtras+"database:\n  url: postgres://x@y/z\n"), "key policy_file: cannot read"},
+		{"identity", write("placeholder.yml", kratos+"public_url: http://127.0.0.1:3/\npolicy_file: p.yml\n"+strings.Replace(identityExtras, "0123456789abcdef", "change-me-identity-hook-secret", 1)+"database:\n  url: postgres://x@y/z\n"),
+			`key hook_secret: the file's value is a placeholder (it contains "changeme")`},
+		{"consent", write("weaksecret.yml", kratos+"public_url: http://127.0.0.1:4/\nlogin_url: http://127.0.0.1:5/login\ntoken_hook_secret: abababababababababab\nhydra:\n  admin_url: http://127.0.0.1:6/\n"),
+			"key token_hook_secret: the file's value is too weak"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.service+"/"+filepath.Base(tc.file), func(t *testing.T) {

@@ -2,10 +2,11 @@
 // must map to a field, every value must fit its field's type, and the first
 // problem is reported as one line naming the file, the key and the problem.
 // Fields tagged `env:"NAME"` are then overridden from the environment (that is
-// how secrets reach a service in production). Sections shared between
-// services (kit/tracing's, say) check themselves through ValidateSection,
-// and finally the struct's own Validate method, if it has one, checks values
-// that depend on each other.
+// how secrets reach a service in production), and fields tagged
+// `secret:"true"` must not hold a placeholder or weak value (CheckSecret).
+// Sections shared between services (kit/tracing's, say) check themselves
+// through ValidateSection, and finally the struct's own Validate method, if
+// it has one, checks values that depend on each other.
 //
 // Services call Load from main and exit with status 2 on error.
 package config
@@ -97,6 +98,9 @@ func LoadBytes(name string, data []byte, dst any, lookupEnv func(string) (string
 		return withFile(err)
 	}
 	if err := checkRequired(rv.Elem(), ""); err != nil {
+		return withFile(err)
+	}
+	if err := checkSecrets(rv.Elem(), "", lookupEnv); err != nil {
 		return withFile(err)
 	}
 	if err := validateSections(rv.Elem(), ""); err != nil {

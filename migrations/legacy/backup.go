@@ -86,67 +86,56 @@ func (m *Migrator) Backup(ctx context.Context, path string, force bool) (*Report
 	r.Legacy = &ds.Counts
 	r.Sessions = sessionsNote(ds.Counts)
 
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
-	}
-	defer os.Remove(tmp) // gone after the rename; left only on failure
+	// The file holds every password hash: writePrivate makes it mode 0600
+	// through a new temporary file, whatever was at path before.
 	hash := sha256.New()
-	counted := &countingWriter{w: io.MultiWriter(f, hash)}
-	zw := gzip.NewWriter(counted)
-	bw := bufio.NewWriterSize(zw, 1<<20)
-	enc := json.NewEncoder(bw)
+	counted := &countingWriter{}
 	b := &BackupReport{Path: path, Source: src.Name, CreatedAt: time.Now().UTC(), LegacyRows: map[string]int64{}}
-	write := func(l backupLine) error { return enc.Encode(l) }
-	if err := write(backupLine{Kind: "header", Format: BackupFormat, CreatedAt: b.CreatedAt, Source: src.Name}); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("backup: %w", err)
-	}
-	total := ds.Counts.Users + ds.Counts.UserRoles + ds.Counts.OAuthAccounts + ds.Counts.Sessions + ds.Counts.LoginAttempts
-	prog := NewProgress(m.out(), m.Terminal, "backup", "rows", total)
-	for _, t := range Tables {
-		err := src.Dump(ctx, t, func(row []byte) error {
-			b.LegacyRows[t]++
-			if b.LegacyRows[t]%10000 == 0 {
-				prog.Step(10000, "")
-			}
-			return write(backupLine{Kind: "row", Table: t, Row: row})
-		})
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("backup: %w", err)
+	err = writePrivate(path, func(f io.Writer) error {
+		counted.w = io.MultiWriter(f, hash)
+		zw := gzip.NewWriter(counted)
+		bw := bufio.NewWriterSize(zw, 1<<20)
+		enc := json.NewEncoder(bw)
+		write := func(l backupLine) error { return enc.Encode(l) }
+		if err := write(backupLine{Kind: "header", Format: BackupFormat, CreatedAt: b.CreatedAt, Source: src.Name}); err != nil {
+			return err
 		}
-		prog.Step(int(b.LegacyRows[t]%10000), t)
-	}
-	prog.Finish()
-	err = m.Kratos.List(ctx, true, func(page []KratosIdentity) error {
-		for _, k := range page {
-			b.KratosIdentities++
-			if err := write(backupLine{Kind: "identity", Identity: k.Raw}); err != nil {
+		total := ds.Counts.Users + ds.Counts.UserRoles + ds.Counts.OAuthAccounts + ds.Counts.Sessions + ds.Counts.LoginAttempts
+		prog := NewProgress(m.out(), m.Terminal, "backup", "rows", total)
+		for _, t := range Tables {
+			err := src.Dump(ctx, t, func(row []byte) error {
+				b.LegacyRows[t]++
+				if b.LegacyRows[t]%10000 == 0 {
+					prog.Step(10000, "")
+				}
+				return write(backupLine{Kind: "row", Table: t, Row: row})
+			})
+			if err != nil {
 				return err
 			}
+			prog.Step(int(b.LegacyRows[t]%10000), t)
 		}
-		return nil
+		prog.Finish()
+		err := m.Kratos.List(ctx, true, func(page []KratosIdentity) error {
+			for _, k := range page {
+				b.KratosIdentities++
+				if err := write(backupLine{Kind: "identity", Identity: k.Raw}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			err = write(backupLine{Kind: "footer", Rows: b.LegacyRows, Identities: b.KratosIdentities})
+		}
+		if err == nil {
+			err = bw.Flush()
+		}
+		if err == nil {
+			err = zw.Close()
+		}
+		return err
 	})
-	if err == nil {
-		err = write(backupLine{Kind: "footer", Rows: b.LegacyRows, Identities: b.KratosIdentities})
-	}
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = zw.Close()
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
 	}

@@ -311,7 +311,8 @@ func BuildPlan(ds *Dataset, opts PlanOptions) *Plan {
 		case HashUnsupported:
 			id.Password = PasswordRecovery
 			add(ConflictUnsupportedHash, []string{prim.ID}, id.Email,
-				fmt.Sprintf("password hash %q is not a bcrypt hash ($2a$, $2b$, $2y$) Kratos can verify", hashHint(prim.PasswordHash)),
+				fmt.Sprintf("the password hash is %s, not a bcrypt hash ($2a$, $2b$, $2y$) Kratos can verify (the hash itself is never reported)",
+					HashFormat(prim.PasswordHash)),
 				"imported without a password: the user sets a new one through account recovery by email (forced recovery; "+
 					"Kratos' password migration hook is not used); social links, if any, keep working")
 		default:
@@ -450,14 +451,6 @@ func highestRole(roles []string) string {
 		}
 	}
 	return best
-}
-
-// hashHint shows enough of a hash to recognize its format, never all of it.
-func hashHint(h string) string {
-	if len(h) > 8 {
-		return h[:8] + "…"
-	}
-	return h
 }
 
 // PlanCounts count what a plan does.

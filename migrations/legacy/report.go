@@ -145,7 +145,8 @@ func (r *Report) finish(outcome string) {
 }
 
 // WriteJSON writes the report to path ("-" is standard output) through a
-// temporary file, so a half-written report never replaces a whole one.
+// new temporary file of mode 0600 (writePrivate), so a half-written report
+// never replaces a whole one and the report is its owner's alone.
 func (r *Report) WriteJSON(path string, stdout io.Writer) error {
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
@@ -156,11 +157,11 @@ func (r *Report) WriteJSON(path string, stdout io.Writer) error {
 		_, err := stdout.Write(data)
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	err = writePrivate(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	return nil
