@@ -24,6 +24,15 @@ type claims struct {
 	Role          string
 	Scp           []string
 	Scope         string
+	ClientID      string
+	Jti           string
+	SessionID     string
+	Acr           string
+	Amr           []string
+	// AtHash and Nonce record only that the member occurs (with any
+	// value, null included): either marks an ID token, whatever it holds.
+	AtHash bool
+	Nonce  bool
 }
 
 // numericDate is a JWT NumericDate: seconds since the epoch, possibly
@@ -49,9 +58,11 @@ func (d numericDate) time() time.Time {
 // FuzzParseClaims:
 //   - keys match exactly (encoding/json would also match "ISS" to iss);
 //   - the last occurrence of a key wins; null means absent;
-//   - iss, sub, email, name, role, scope are strings; email_verified a
-//     bool; exp, nbf, iat numbers; aud and scp a string or an array of
-//     strings;
+//   - iss, sub, email, name, role, scope, client_id, jti, session_id, acr
+//     are strings; email_verified a bool; exp, nbf, iat numbers; aud, scp
+//     and amr a string or an array of strings;
+//   - at_hash and nonce only count as present, with any value (null too):
+//     they mark an ID token, and a refusal must not hinge on their type;
 //   - every other member is skipped, but must be valid JSON.
 func parseClaims(b []byte) (claims, error) {
 	var c claims
@@ -82,6 +93,20 @@ func parseClaims(b []byte) (claims, error) {
 			c.Aud, err = s.strListOrNull()
 		case "scp":
 			c.Scp, err = s.strListOrNull()
+		case "client_id":
+			c.ClientID, err = s.strOrNull()
+		case "jti":
+			c.Jti, err = s.strOrNull()
+		case "session_id":
+			c.SessionID, err = s.strOrNull()
+		case "acr":
+			c.Acr, err = s.strOrNull()
+		case "amr":
+			c.Amr, err = s.strListOrNull()
+		case "at_hash":
+			c.AtHash, err = true, s.skip(0)
+		case "nonce":
+			c.Nonce, err = true, s.skip(0)
 		default:
 			err = s.skip(0)
 		}
@@ -463,34 +488,42 @@ func (s *scanner) skip(depth int) error {
 	return errSyntax
 }
 
-// userFrom decodes and checks the verified payload.
-func (v *Validator) userFrom(payload []byte, now time.Time) (User, error) {
+// userFrom decodes and checks the verified payload. It also returns exp in
+// seconds, which the cache of verified tokens keeps to apply the same
+// expiry rule on later hits.
+func (v *Validator) userFrom(payload []byte, now time.Time) (User, float64, error) {
 	c, err := parseClaims(payload)
 	if err != nil {
-		return User{}, invalid("claims", "token claims are not valid JSON of the expected types", err)
+		return User{}, 0, invalid("claims", "token claims are not valid JSON of the expected types", err)
 	}
 	if c.Iss != v.issuer {
-		return User{}, invalid("issuer", "token was issued by another issuer", nil)
+		return User{}, 0, invalid("issuer", "token was issued by another issuer", nil)
+	}
+	// Hydra signs ID tokens with keys from the same JWKS, so the signature
+	// cannot tell them apart: an ID token carries at_hash or nonce, and
+	// never client_id, which Hydra puts in every access token.
+	if c.AtHash || c.Nonce || c.ClientID == "" {
+		return User{}, 0, invalid("token_type", "this is not an access token (ID tokens are not accepted)", nil)
 	}
 	if !c.Exp.set {
-		return User{}, invalid("claims", "token has no expiry (exp)", nil)
+		return User{}, 0, invalid("claims", "token has no expiry (exp)", nil)
 	}
 	nowSec := float64(now.UnixNano()) / 1e9
 	leeway := v.leeway.Seconds()
-	if nowSec > c.Exp.sec+leeway {
-		return User{}, invalid("expired", "token expired", nil)
+	if expired(c.Exp.sec, now, v.leeway) {
+		return User{}, 0, invalid("expired", "token expired", nil)
 	}
 	if c.Nbf.set && nowSec+leeway < c.Nbf.sec {
-		return User{}, invalid("not_yet_valid", "token is not valid yet (nbf)", nil)
+		return User{}, 0, invalid("not_yet_valid", "token is not valid yet (nbf)", nil)
 	}
 	if c.Iat.set && nowSec+leeway < c.Iat.sec {
-		return User{}, invalid("not_yet_valid", "token was issued in the future (iat)", nil)
+		return User{}, 0, invalid("not_yet_valid", "token was issued in the future (iat)", nil)
 	}
 	if v.audience != "" && !containsString(c.Aud, v.audience) {
-		return User{}, invalid("audience", "token is not meant for this service (aud)", nil)
+		return User{}, 0, invalid("audience", "token is not meant for this service (aud)", nil)
 	}
 	if c.Sub == "" {
-		return User{}, invalid("claims", "token has no subject (sub)", nil)
+		return User{}, 0, invalid("claims", "token has no subject (sub)", nil)
 	}
 	u := User{
 		ID:            c.Sub,
@@ -499,6 +532,17 @@ func (v *Validator) userFrom(payload []byte, now time.Time) (User, error) {
 		Role:          c.Role,
 		Name:          c.Name,
 		ExpiresAt:     c.Exp.time(),
+		ClientID:      c.ClientID,
+		TokenID:       c.Jti,
+		SessionID:     c.SessionID,
+		AMR:           c.Amr,
+		ACR:           c.Acr,
+		// Hydra's client_credentials tokens name the client as the
+		// subject; a learner's token names the Kratos identity.
+		Machine: c.Sub == c.ClientID,
+	}
+	if c.Iat.set {
+		u.IssuedAt = c.Iat.time()
 	}
 	if u.Role == "" {
 		u.Role = RoleStudent
@@ -511,7 +555,13 @@ func (v *Validator) userFrom(payload []byte, now time.Time) (User, error) {
 	default:
 		u.Scopes = strings.Fields(c.Scope)
 	}
-	return u, nil
+	return u, c.Exp.sec, nil
+}
+
+// expired is the exp rule (exp passed by more than the leeway), shared by
+// full validations and cache hits so both refuse at the same instant.
+func expired(exp float64, now time.Time, leeway time.Duration) bool {
+	return float64(now.UnixNano())/1e9 > exp+leeway.Seconds()
 }
 
 func containsString(list []string, s string) bool {

@@ -102,6 +102,22 @@ func applyReference(c *claims, key string, raw json.RawMessage) error {
 		return list(&c.Aud)
 	case "scp":
 		return list(&c.Scp)
+	case "client_id":
+		return str(&c.ClientID)
+	case "jti":
+		return str(&c.Jti)
+	case "session_id":
+		return str(&c.SessionID)
+	case "acr":
+		return str(&c.Acr)
+	case "amr":
+		return list(&c.Amr)
+	case "at_hash":
+		// Present with any value, null included: the decoder above has
+		// already checked that raw is valid JSON.
+		c.AtHash = true
+	case "nonce":
+		c.Nonce = true
 	}
 	return nil
 }
@@ -118,6 +134,11 @@ var claimSeeds = []string{
 	`{"x":[[[[[]]]]],"y":{"z":{}}}`, `{"x":tru}`, `{"x":nul}`, `{"x":[1,,2]}`, `{"x":{"a" 1}}`, `{"x":{1:2}}`,
 	`{"a":1,}`, `{,}`, `{"a"}`, `{"a":}`, `{"a":1} x`, `{"a":1}{}`, `[]`, `null`, `"x"`, ``, `{`, "\ufeff{}",
 	"{\t\n\r\"sub\" : \"s\" }",
+	`{"sub":"u","client_id":"c","jti":"j","session_id":"s","acr":"aal2","amr":["pwd","totp"]}`,
+	`{"amr":"pwd","acr":null,"session_id":null}`, `{"amr":[null]}`, `{"amr":[1]}`, `{"amr":{}}`, `{"acr":0}`,
+	`{"client_id":["c"]}`, `{"client_id":"a","client_id":null}`, `{"jti":true}`, `{"session_id":"caf\u00e9"}`,
+	`{"at_hash":"x"}`, `{"at_hash":null}`, `{"at_hash":{"a":[1]}}`, `{"at_hash":[1,,2]}`, `{"nonce":1}`,
+	`{"nonce":null,"client_id":"c"}`, `{"nonce":tru}`, `{"NONCE":"x","At_hash":"y"}`, `{"at_hash":"x","ext":{"nonce":"n"}}`,
 }
 
 func TestParseClaimsMatchesEncodingJSON(t *testing.T) {

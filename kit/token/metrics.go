@@ -11,7 +11,7 @@ import (
 var outcomes = []string{
 	"valid", "unavailable",
 	"malformed", "algorithm", "unknown_key", "signature", "claims",
-	"issuer", "audience", "expired", "not_yet_valid",
+	"issuer", "token_type", "audience", "expired", "not_yet_valid", "revoked",
 }
 
 type metrics struct {
@@ -19,11 +19,14 @@ type metrics struct {
 	refreshes   *prometheus.CounterVec
 	keys        prometheus.Gauge
 	lastSuccess prometheus.Gauge
+	cache       *prometheus.CounterVec
 
 	// Resolved once so the hot path does no label lookups.
 	validated   prometheus.Counter
 	unavailable prometheus.Counter
 	byReason    map[string]prometheus.Counter
+	cacheHits   prometheus.Counter
+	cacheMisses prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -44,14 +47,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "token_jwks_last_success_timestamp_seconds",
 			Help: "When the JWKS was last fetched successfully (Unix seconds).",
 		}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "token_cache_lookups_total",
+			Help: "Lookups in the cache of verified tokens, by outcome (hit: answered without a signature check, miss: signature checked).",
+		}, []string{"outcome"}),
 	}
 	if reg != nil {
 		// A second Validator on the same registry shares the collectors.
-		var errs [4]error
+		var errs [5]error
 		m.validations, errs[0] = register(reg, m.validations)
 		m.refreshes, errs[1] = register(reg, m.refreshes)
 		m.keys, errs[2] = register(reg, m.keys)
 		m.lastSuccess, errs[3] = register(reg, m.lastSuccess)
+		m.cache, errs[4] = register(reg, m.cache)
 		if err := errors.Join(errs[:]...); err != nil {
 			return nil, err
 		}
@@ -65,6 +73,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m.validated = m.byReason["valid"]
 	m.unavailable = m.byReason["unavailable"]
+	m.cacheHits = m.cache.WithLabelValues("hit")
+	m.cacheMisses = m.cache.WithLabelValues("miss")
 	return m, nil
 }
 

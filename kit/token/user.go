@@ -31,6 +31,27 @@ type User struct {
 	Name string
 	// ExpiresAt is when the token expires (its exp, without leeway).
 	ExpiresAt time.Time
+	// IssuedAt is the token's iat; zero when the token has none.
+	IssuedAt time.Time
+	// ClientID is the OAuth2 client the token was issued to (client_id).
+	// Every accepted token has one: its absence marks an ID token.
+	ClientID string
+	// TokenID is the token's jti, what a revocation of this one token names.
+	TokenID string
+	// SessionID is the Kratos session the token was minted from
+	// (session_id, put there by the consent app); signing out revokes by
+	// it. Empty for machine tokens and tokens minted without one.
+	SessionID string
+	// AMR lists the authentication methods (amr), for example "pwd" or
+	// "totp"; it may be empty.
+	AMR []string
+	// ACR is the authentication context class (acr), for example "aal2".
+	ACR string
+	// Machine is true for a client acting for itself (sub == client_id, as
+	// Hydra issues for client_credentials): ID is then the client, not a
+	// learner. RequireUser refuses such tokens; RequireClient admits only
+	// them.
+	Machine bool
 }
 
 // HasScope reports whether the token granted scope.
