@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 
 	client "github.com/ory/hydra-client-go/v2"
@@ -63,8 +66,18 @@ type LoginRequest struct {
 	Subject    string // set when Skip
 	ClientID   string
 	RequestURL string
-	Prompt     string
+	// Prompt is the OIDC request's prompt values (none, login, consent,
+	// select_account), read from request_url: Hydra v2.3.0's login request
+	// has no field of its own for them.
+	Prompt []string
+	// MaxAge is the OIDC request's max_age in seconds, -1 when absent; also
+	// read from request_url (oidc_context has acr_values, display,
+	// id_token_hint_claims, login_hint and ui_locales only).
+	MaxAge int64
 }
+
+// HasPrompt reports whether the request asked for prompt p.
+func (lr *LoginRequest) HasPrompt(p string) bool { return slices.Contains(lr.Prompt, p) }
 
 // Login fetches a login request.
 func (a *Admin) Login(ctx context.Context, challenge string) (*LoginRequest, error) {
@@ -72,24 +85,45 @@ func (a *Admin) Login(ctx context.Context, challenge string) (*LoginRequest, err
 	if err := classify(res, err); err != nil {
 		return nil, err
 	}
-	out := &LoginRequest{Challenge: lr.Challenge, Skip: lr.Skip, Subject: lr.Subject, RequestURL: lr.RequestUrl}
+	out := &LoginRequest{Challenge: lr.Challenge, Skip: lr.Skip, Subject: lr.Subject, RequestURL: lr.RequestUrl, MaxAge: -1}
 	out.ClientID = lr.Client.GetClientId()
-	if i := strings.Index(lr.RequestUrl, "prompt="); i >= 0 {
-		out.Prompt = strings.SplitN(lr.RequestUrl[i+len("prompt="):], "&", 2)[0]
+	if u, err := url.Parse(lr.RequestUrl); err == nil {
+		q := u.Query()
+		out.Prompt = strings.Fields(q.Get("prompt"))
+		if v, err := strconv.ParseInt(q.Get("max_age"), 10, 64); err == nil && v >= 0 {
+			out.MaxAge = v
+		}
 	}
 	return out, nil
 }
 
+// LoginContext is what the consent app hands from login to consent through
+// Hydra: accept-login's context comes back as the consent request's context.
+type LoginContext struct {
+	// KratosSessionID is the Kratos session the login was accepted with.
+	KratosSessionID string `json:"kratos_session_id,omitempty"`
+}
+
+// LoginAcceptance is the answer to a login request.
+type LoginAcceptance struct {
+	Subject         string
+	KratosSessionID string // also sent as identity_provider_session_id
+	Remember        bool
+	RememberFor     int64 // seconds
+	AMR             []string
+}
+
 // AcceptLogin tells Hydra who signed in; it returns where the browser goes next.
-func (a *Admin) AcceptLogin(ctx context.Context, challenge, subject, kratosSessionID string, remember bool, rememberFor int64, amr []string) (string, error) {
-	body := client.NewAcceptOAuth2LoginRequest(subject)
-	body.SetRemember(remember)
-	body.SetRememberFor(rememberFor)
-	if kratosSessionID != "" {
-		body.SetIdentityProviderSessionId(kratosSessionID)
+func (a *Admin) AcceptLogin(ctx context.Context, challenge string, acc LoginAcceptance) (string, error) {
+	body := client.NewAcceptOAuth2LoginRequest(acc.Subject)
+	body.SetRemember(acc.Remember)
+	body.SetRememberFor(acc.RememberFor)
+	if acc.KratosSessionID != "" {
+		body.SetIdentityProviderSessionId(acc.KratosSessionID)
+		body.SetContext(LoginContext{KratosSessionID: acc.KratosSessionID})
 	}
-	if len(amr) > 0 {
-		body.SetAmr(amr)
+	if len(acc.AMR) > 0 {
+		body.SetAmr(acc.AMR)
 	}
 	r, res, err := a.api.AcceptOAuth2LoginRequest(ctx).LoginChallenge(challenge).AcceptOAuth2LoginRequest(*body).Execute()
 	if err := classify(res, err); err != nil {
@@ -120,7 +154,10 @@ type ConsentRequest struct {
 	FirstParty      bool
 	RequestedScopes []string
 	RequestedAud    []string
-	LoginSessionID  string
+	LoginSessionID  string // Hydra's own login session (the ID token's sid)
+	// KratosSessionID comes from the LoginContext the login was accepted
+	// with; empty for logins accepted before it was sent.
+	KratosSessionID string
 }
 
 // Consent fetches a consent request.
@@ -134,12 +171,13 @@ func (a *Admin) Consent(ctx context.Context, challenge string) (*ConsentRequest,
 		RequestedScopes: cr.RequestedScope, RequestedAud: cr.RequestedAccessTokenAudience,
 		LoginSessionID: cr.GetLoginSessionId(),
 	}
+	if m, ok := cr.Context.(map[string]any); ok {
+		out.KratosSessionID, _ = m["kratos_session_id"].(string)
+	}
 	if c := cr.Client; c != nil {
 		out.ClientID = c.GetClientId()
 		out.ClientName = c.GetClientName()
-		if m, ok := c.Metadata.(map[string]any); ok {
-			out.FirstParty, _ = m["first_party"].(bool)
-		}
+		out.FirstParty = firstParty(c)
 	}
 	if out.ClientName == "" {
 		out.ClientName = out.ClientID
@@ -147,17 +185,23 @@ func (a *Admin) Consent(ctx context.Context, challenge string) (*ConsentRequest,
 	return out, nil
 }
 
-// AcceptConsent grants scopes and sets the claims of the ID token and the
-// access token; it returns where the browser goes next.
-func (a *Admin) AcceptConsent(ctx context.Context, cr *ConsentRequest, scopes []string, claims map[string]any, remember bool, rememberFor int64) (string, error) {
+func firstParty(c *client.OAuth2Client) bool {
+	m, _ := c.Metadata.(map[string]any)
+	fp, _ := m["first_party"].(bool)
+	return fp
+}
+
+// AcceptConsent grants scopes and sets the claims of the ID token (and so of
+// /userinfo) and of the access token; it returns where the browser goes next.
+func (a *Admin) AcceptConsent(ctx context.Context, cr *ConsentRequest, scopes []string, idToken, accessToken map[string]any, remember bool, rememberFor int64) (string, error) {
 	body := client.NewAcceptOAuth2ConsentRequest()
 	body.SetGrantScope(scopes)
 	body.SetGrantAccessTokenAudience(cr.RequestedAud)
 	body.SetRemember(remember)
 	body.SetRememberFor(rememberFor)
 	session := client.NewAcceptOAuth2ConsentRequestSession()
-	session.SetIdToken(claims)
-	session.SetAccessToken(claims)
+	session.SetIdToken(idToken)
+	session.SetAccessToken(accessToken)
 	body.SetSession(*session)
 	r, res, err := a.api.AcceptOAuth2ConsentRequest(ctx).ConsentChallenge(cr.Challenge).AcceptOAuth2ConsentRequest(*body).Execute()
 	if err := classify(res, err); err != nil {
@@ -182,8 +226,11 @@ func (a *Admin) RejectConsent(ctx context.Context, challenge, description string
 type LogoutRequest struct {
 	Challenge string
 	Subject   string
-	SessionID string
-	ClientID  string
+	SessionID string // Hydra's login session (sid)
+	// RPInitiated is true only when the logout came with a valid
+	// id_token_hint; Hydra then also names the client it was issued to.
+	RPInitiated bool
+	ClientID    string
 }
 
 // Logout fetches a logout request.
@@ -192,11 +239,39 @@ func (a *Admin) Logout(ctx context.Context, challenge string) (*LogoutRequest, e
 	if err := classify(res, err); err != nil {
 		return nil, err
 	}
-	out := &LogoutRequest{Challenge: challenge, Subject: lr.GetSubject(), SessionID: lr.GetSid()}
+	out := &LogoutRequest{Challenge: challenge, Subject: lr.GetSubject(), SessionID: lr.GetSid(), RPInitiated: lr.GetRpInitiated()}
 	if lr.Client != nil {
 		out.ClientID = lr.Client.GetClientId()
 	}
 	return out, nil
+}
+
+// RejectLogout keeps the sessions: Hydra answers 204 and the browser is the
+// logout provider's to send on.
+func (a *Admin) RejectLogout(ctx context.Context, challenge string) error {
+	res, err := a.api.RejectOAuth2LogoutRequest(ctx).LogoutChallenge(challenge).Execute()
+	return classify(res, err)
+}
+
+// ClientInfo is what the token hook needs of an OAuth2 client.
+type ClientInfo struct {
+	ID         string
+	FirstParty bool
+}
+
+// ErrNoClient: Hydra has no such client.
+var ErrNoClient = errors.New("no such OAuth2 client")
+
+// Client reads an OAuth2 client (GET /admin/clients/{id}).
+func (a *Admin) Client(ctx context.Context, id string) (*ClientInfo, error) {
+	c, res, err := a.api.GetOAuth2Client(ctx, id).Execute()
+	if err != nil && res != nil && res.StatusCode == http.StatusNotFound {
+		return nil, fmt.Errorf("%w: %s", ErrNoClient, id)
+	}
+	if err := classify(res, err); err != nil {
+		return nil, err
+	}
+	return &ClientInfo{ID: c.GetClientId(), FirstParty: firstParty(c)}, nil
 }
 
 // AcceptLogout ends Hydra's session; it returns where the browser goes next.

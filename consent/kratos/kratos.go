@@ -119,3 +119,25 @@ func (c *Client) LogoutURL(ctx context.Context, cookie, returnTo string) (string
 	}
 	return f.LogoutUrl, nil
 }
+
+// SessionActive reports whether a Kratos session is still live, from the
+// admin API's GET /admin/sessions/{id}: a session that Kratos answers 404
+// for (deleted, or its identity deleted), one with active: false (signed
+// out, revoked by a password change or "sign out everywhere", disabled) or
+// one past its expires_at has ended. An error means Kratos did not answer.
+func (c *Client) SessionActive(ctx context.Context, id string) (bool, error) {
+	s, res, err := c.admin.IdentityAPI.GetSession(ctx, id).Execute()
+	if err != nil {
+		if res != nil && (res.StatusCode == http.StatusNotFound || res.StatusCode == http.StatusBadRequest) {
+			return false, nil // 400: not a session id Kratos could have issued
+		}
+		return false, fmt.Errorf("kratos get session: %w", err)
+	}
+	if !s.GetActive() {
+		return false, nil
+	}
+	if s.ExpiresAt != nil && !s.ExpiresAt.After(time.Now()) {
+		return false, nil
+	}
+	return true, nil
+}

@@ -5,7 +5,9 @@ package web
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
 	"encoding/hex"
@@ -17,6 +19,8 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -32,13 +36,15 @@ var templateFS embed.FS
 // Hydra is what the handlers need of Hydra's admin API.
 type Hydra interface {
 	Login(ctx context.Context, challenge string) (*hydra.LoginRequest, error)
-	AcceptLogin(ctx context.Context, challenge, subject, kratosSessionID string, remember bool, rememberFor int64, amr []string) (string, error)
+	AcceptLogin(ctx context.Context, challenge string, acc hydra.LoginAcceptance) (string, error)
 	RejectLogin(ctx context.Context, challenge, code, description string) (string, error)
 	Consent(ctx context.Context, challenge string) (*hydra.ConsentRequest, error)
-	AcceptConsent(ctx context.Context, cr *hydra.ConsentRequest, scopes []string, claims map[string]any, remember bool, rememberFor int64) (string, error)
+	AcceptConsent(ctx context.Context, cr *hydra.ConsentRequest, scopes []string, idToken, accessToken map[string]any, remember bool, rememberFor int64) (string, error)
 	RejectConsent(ctx context.Context, challenge, description string) (string, error)
 	Logout(ctx context.Context, challenge string) (*hydra.LogoutRequest, error)
 	AcceptLogout(ctx context.Context, challenge string) (string, error)
+	RejectLogout(ctx context.Context, challenge string) error
+	Client(ctx context.Context, id string) (*hydra.ClientInfo, error)
 }
 
 // Kratos is what the handlers need of Kratos.
@@ -46,6 +52,7 @@ type Kratos interface {
 	Whoami(ctx context.Context, cookie string) (*kratos.Session, error)
 	User(ctx context.Context, id string) (*consent.User, error)
 	LogoutURL(ctx context.Context, cookie, returnTo string) (string, error)
+	SessionActive(ctx context.Context, id string) (bool, error)
 }
 
 // Options configure the handlers.
@@ -54,6 +61,7 @@ type Options struct {
 	Kratos          Kratos
 	PublicURL       *url.URL // the consent app as browsers see it
 	LoginURL        *url.URL // the hosted login page
+	HomeURL         *url.URL // where Cancel on the sign-out page leads; default: login_url's origin, the hosted account pages
 	RememberFor     time.Duration
 	TokenHookSecret string
 	Logger          *slog.Logger
@@ -61,8 +69,10 @@ type Options struct {
 
 // Handler serves the consent app.
 type Handler struct {
-	opts  Options
-	pages *template.Template
+	opts      Options
+	pages     *template.Template
+	reauthKey []byte
+	sameOrg   *http.CrossOriginProtection
 }
 
 // New parses the templates.
@@ -71,7 +81,24 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{opts: opts, pages: t}, nil
+	if opts.HomeURL == nil {
+		home := *opts.LoginURL
+		home.Path, home.RawQuery, home.Fragment = "/", "", ""
+		opts.HomeURL = &home
+	}
+	h := &Handler{opts: opts, pages: t, sameOrg: http.NewCrossOriginProtection()}
+	// Behind a proxy the Host header may not be the public one; the
+	// public origin is always same-origin.
+	if err := h.sameOrg.AddTrustedOrigin(opts.PublicURL.Scheme + "://" + opts.PublicURL.Host); err != nil {
+		return nil, err
+	}
+	h.sameOrg.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.fail(w, http.StatusForbidden, "The form was sent from another site. Go back to the app and try again.")
+	}))
+	mac := hmac.New(sha256.New, []byte(opts.TokenHookSecret))
+	mac.Write([]byte("learnplatform consent re-authentication marker v1"))
+	h.reauthKey = mac.Sum(nil)
+	return h, nil
 }
 
 // Mount adds the routes.
@@ -80,12 +107,14 @@ func (h *Handler) Mount(r chi.Router) {
 	r.Get("/consent", h.consentPage)
 	r.Post("/consent", h.consentDecision)
 	r.Get("/logout", h.logout)
+	r.Method(http.MethodPost, "/logout", h.sameOrg.Handler(http.HandlerFunc(h.logoutDecision)))
 	r.Get("/error", h.oauthError)
 	r.Post("/token-hook", h.tokenHook)
 }
 
 // login handles Hydra's login challenge. A browser with a live Kratos session
-// is accepted at once, without asking for credentials again.
+// is accepted at once, without asking for credentials again, unless the
+// request asks for a fresher authentication (prompt=login, max_age).
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	challenge := r.URL.Query().Get("login_challenge")
@@ -110,8 +139,13 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if s != nil && lr.Skip && s.IdentityID != lr.Subject {
 		s = nil // another user signed in here since; Hydra's subject must sign in again
 	}
-	if s == nil && lr.Prompt == "none" {
-		to, err := h.opts.Hydra.RejectLogin(ctx, challenge, "login_required", "The user is not signed in.")
+	reauth := s != nil && h.needsReauth(lr, s, r.URL.Query().Get("reauth"), time.Now())
+	if (s == nil || reauth) && lr.HasPrompt("none") {
+		desc := "The user is not signed in."
+		if reauth {
+			desc = "The user signed in longer ago than max_age allows."
+		}
+		to, err := h.opts.Hydra.RejectLogin(ctx, challenge, "login_required", desc)
 		if err != nil {
 			h.hydraFailed(w, err)
 			return
@@ -119,25 +153,100 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, to, http.StatusSeeOther)
 		return
 	}
-	// prompt=login asks for fresh credentials even with a session.
-	stale := s != nil && !lr.Skip && lr.Prompt == "login" && time.Since(s.AuthenticatedAt) > 2*time.Minute
-	if s == nil || stale {
-		back := h.self("/login", url.Values{"login_challenge": {challenge}})
-		q := url.Values{"return_to": {back}}
-		if stale {
+	if s == nil || reauth {
+		back := url.Values{"login_challenge": {challenge}}
+		q := url.Values{}
+		if reauth {
+			back.Set("reauth", h.reauthMarker(challenge, time.Now()))
 			q.Set("refresh", "true")
 		}
+		q.Set("return_to", h.self("/login", back))
 		to := *h.opts.LoginURL
 		to.RawQuery = q.Encode()
 		http.Redirect(w, r, to.String(), http.StatusSeeOther)
 		return
 	}
-	h.acceptLogin(w, r, lr, s.IdentityID, s.ID, s)
+	h.acceptLogin(w, r, lr, s)
 }
 
-func (h *Handler) acceptLogin(w http.ResponseWriter, r *http.Request, lr *hydra.LoginRequest, subject, sessionID string, s *kratos.Session) {
+// promptLoginWindow: with prompt=login, a Kratos authentication this recent
+// counts as the fresh one asked for.
+const promptLoginWindow = 2 * time.Minute
+
+// reauthSkew allows for the clocks of Kratos and the consent app differing.
+const reauthSkew = 5 * time.Second
+
+// reauthMarkerTTL matches Hydra's ttl.login_consent_request.
+const reauthMarkerTTL = 30 * time.Minute
+
+// needsReauth reports whether the Kratos session's authentication is too old
+// for the request: older than max_age seconds (OIDC Core 3.1.2.1), or, with
+// prompt=login, older than promptLoginWindow. An authentication made after
+// this consent app sent the same challenge to re-authenticate (the signed
+// reauth marker in return_to says when) always satisfies both, so max_age=0
+// or a short max_age cannot loop.
+func (h *Handler) needsReauth(lr *hydra.LoginRequest, s *kratos.Session, marker string, now time.Time) bool {
+	limit := time.Duration(-1)
+	if !lr.Skip && lr.HasPrompt("login") {
+		limit = promptLoginWindow
+	}
+	if lr.MaxAge >= 0 {
+		ma := time.Duration(min(lr.MaxAge, int64(100*365*24*time.Hour/time.Second))) * time.Second
+		if limit < 0 || ma < limit {
+			limit = ma
+		}
+	}
+	if limit < 0 || now.Sub(s.AuthenticatedAt) <= limit {
+		return false
+	}
+	if sent, ok := h.checkReauthMarker(lr.Challenge, marker, now); ok && !s.AuthenticatedAt.Before(sent.Add(-reauthSkew)) {
+		return false
+	}
+	return true
+}
+
+// reauthMarker says "this consent app sent challenge to re-authenticate at
+// t", signed so that only this app (or a replica sharing its secret) makes one.
+func (h *Handler) reauthMarker(challenge string, t time.Time) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	return ts + "." + h.reauthMAC(challenge, ts)
+}
+
+func (h *Handler) reauthMAC(challenge, ts string) string {
+	m := hmac.New(sha256.New, h.reauthKey)
+	m.Write([]byte(challenge + "\n" + ts))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func (h *Handler) checkReauthMarker(challenge, marker string, now time.Time) (time.Time, bool) {
+	ts, mac, ok := strings.Cut(marker, ".")
+	if !ok || !hmac.Equal([]byte(mac), []byte(h.reauthMAC(challenge, ts))) {
+		return time.Time{}, false
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	t := time.Unix(sec, 0)
+	if t.After(now.Add(reauthSkew)) || now.Sub(t) > reauthMarkerTTL {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// acceptLogin accepts the login with the Kratos session s. Its id travels
+// to the consent step in accept-login's context (hydra.LoginContext), which
+// Hydra returns as the consent request's context.
+//
+// Hydra v2.3.0 has no way to be told when the user authenticated: its
+// accept-login body has no authenticated_at (decoded with unknown fields
+// refused), and it sets the ID token's auth_time to the moment it accepts a
+// login it did not skip, or keeps the remembered login's time when it skips.
+// needsReauth is what guarantees max_age: a login is accepted only when the
+// Kratos session authenticated within max_age seconds.
+func (h *Handler) acceptLogin(w http.ResponseWriter, r *http.Request, lr *hydra.LoginRequest, s *kratos.Session) {
 	ctx := r.Context()
-	u, err := h.opts.Kratos.User(ctx, subject)
+	u, err := h.opts.Kratos.User(ctx, s.IdentityID)
 	if err != nil || !u.Active {
 		to, rerr := h.opts.Hydra.RejectLogin(ctx, lr.Challenge, "access_denied", "This account is not active.")
 		if rerr != nil {
@@ -149,29 +258,19 @@ func (h *Handler) acceptLogin(w http.ResponseWriter, r *http.Request, lr *hydra.
 	}
 	// Hydra remembers every login (so prompt=none works while the Kratos
 	// session lives), but never for longer than that session.
-	remember := true
 	rememberFor := h.opts.RememberFor
-	var amr []string
-	if s != nil {
-		amr = s.Methods
-		if left := time.Until(s.ExpiresAt); left > 0 && left < rememberFor {
-			rememberFor = left // never outlive the Kratos session
-		}
+	if left := time.Until(s.ExpiresAt); left > 0 && left < rememberFor {
+		rememberFor = left // never outlive the Kratos session
 	}
-	to, err := h.opts.Hydra.AcceptLogin(ctx, lr.Challenge, subject, sessionID, remember, int64(rememberFor/time.Second), amr)
+	to, err := h.opts.Hydra.AcceptLogin(ctx, lr.Challenge, hydra.LoginAcceptance{
+		Subject: s.IdentityID, KratosSessionID: s.ID, Remember: true,
+		RememberFor: int64(rememberFor / time.Second), AMR: s.Methods,
+	})
 	if err != nil {
 		h.hydraFailed(w, err)
 		return
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
-}
-
-// scopeText explains scopes on the consent page.
-var scopeText = map[string]string{
-	"openid":         "Know who you are (your account id)",
-	"email":          "See your email address and whether it is verified",
-	"profile":        "See your name",
-	"offline_access": "Stay connected when you are not using it",
 }
 
 type consentView struct {
@@ -182,6 +281,8 @@ type consentView struct {
 	Error      string
 }
 
+// scopeLine is one requested scope and what granting it reveals
+// (consent.Scopes, the same table the claims are cut by).
 type scopeLine struct{ Name, Text string }
 
 const csrfCookie = "lp_consent_csrf"
@@ -210,11 +311,7 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
 		Secure: h.opts.PublicURL.Scheme == "https", SameSite: http.SameSiteStrictMode, MaxAge: 1800})
 	v := consentView{ClientName: cr.ClientName, Challenge: challenge, CSRF: csrf}
 	for _, s := range cr.RequestedScopes {
-		text := scopeText[s]
-		if text == "" {
-			text = "Use the permission “" + s + "”"
-		}
-		v.Scopes = append(v.Scopes, scopeLine{s, text})
+		v.Scopes = append(v.Scopes, scopeLine{s, consent.Reveals(s)})
 	}
 	h.render(w, http.StatusOK, "consent.html", v)
 }
@@ -254,7 +351,9 @@ func (h *Handler) consentDecision(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// grant accepts the consent with the identity's claims as they are now.
+// grant accepts the consent with the identity's claims as they are now, cut
+// to what the granted scopes release; the access token also carries the
+// Kratos session id the login was accepted with.
 func (h *Handler) grant(w http.ResponseWriter, r *http.Request, cr *hydra.ConsentRequest, remember bool) {
 	ctx := r.Context()
 	u, err := h.opts.Kratos.User(ctx, cr.Subject)
@@ -267,25 +366,80 @@ func (h *Handler) grant(w http.ResponseWriter, r *http.Request, cr *hydra.Consen
 		http.Redirect(w, r, to, http.StatusSeeOther)
 		return
 	}
-	to, err := h.opts.Hydra.AcceptConsent(ctx, cr, cr.RequestedScopes, u.Claims(), remember, int64(h.opts.RememberFor/time.Second))
+	scopes := cr.RequestedScopes
+	idToken := u.Claims(scopes, cr.FirstParty)
+	accessToken := u.AccessTokenClaims(scopes, cr.FirstParty, cr.KratosSessionID)
+	to, err := h.opts.Hydra.AcceptConsent(ctx, cr, scopes, idToken, accessToken, remember, int64(h.opts.RememberFor/time.Second))
 	if err != nil {
 		h.hydraFailed(w, err)
 		return
 	}
-	h.opts.Logger.Info("consent granted", "subject", u.ID, "client", cr.ClientID, "scopes", cr.RequestedScopes, "role", u.Role)
+	h.opts.Logger.Info("consent granted", "subject", u.ID, "client", cr.ClientID, "scopes", scopes,
+		"claims", consent.ReleasedClaims(scopes, cr.FirstParty), "kratos_session", cr.KratosSessionID != "")
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
-// logout handles RP-initiated logout: Hydra's session ends, then the Kratos
-// session (through Kratos' own logout, which also clears the browser's
-// cookie), then the browser goes to the client's post_logout_redirect_uri.
+// logout handles Hydra's logout challenge. A logout with a valid
+// id_token_hint (Hydra: rp_initiated, with the client the hint was issued
+// to) proceeds at once. Any other (a bare link to /oauth2/sessions/logout,
+// which any page can navigate a browser to) asks first, so another site
+// cannot sign the user out.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	challenge := r.URL.Query().Get("logout_challenge")
-	if _, err := h.opts.Hydra.Logout(ctx, challenge); err != nil {
+	if challenge == "" {
+		h.fail(w, http.StatusBadRequest, "The sign-out request is missing. Go back to the app and try again.")
+		return
+	}
+	lr, err := h.opts.Hydra.Logout(ctx, challenge)
+	if err != nil {
 		h.hydraFailed(w, err)
 		return
 	}
+	if lr.RPInitiated && lr.ClientID != "" {
+		h.endSessions(w, r, challenge)
+		return
+	}
+	h.render(w, http.StatusOK, "logout.html", logoutView{Challenge: challenge})
+}
+
+type logoutView struct{ Challenge string }
+
+// logoutDecision takes the confirmation page's answer. The form is
+// same-origin only (http.CrossOriginProtection) and names the challenge,
+// which another site never learns.
+func (h *Handler) logoutDecision(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		h.fail(w, http.StatusBadRequest, "The form could not be read.")
+		return
+	}
+	challenge := r.PostForm.Get("logout_challenge")
+	if challenge == "" {
+		h.fail(w, http.StatusBadRequest, "The sign-out request is missing. Go back to the app and try again.")
+		return
+	}
+	switch r.PostForm.Get("decision") {
+	case "logout":
+		h.endSessions(w, r, challenge)
+	case "cancel":
+		if err := h.opts.Hydra.RejectLogout(ctx, challenge); err != nil {
+			h.hydraFailed(w, err)
+			return
+		}
+		http.Redirect(w, r, h.opts.HomeURL.String(), http.StatusSeeOther)
+	default:
+		h.fail(w, http.StatusBadRequest, "Choose Sign out or Cancel.")
+	}
+}
+
+// endSessions ends Hydra's session, then the Kratos session (through
+// Kratos' own logout, which also clears the browser's cookie), then the
+// browser goes on to Hydra's continuation (the client's
+// post_logout_redirect_uri, or urls.post_logout_redirect).
+func (h *Handler) endSessions(w http.ResponseWriter, r *http.Request, challenge string) {
+	ctx := r.Context()
 	next, err := h.opts.Hydra.AcceptLogout(ctx, challenge)
 	if err != nil {
 		h.hydraFailed(w, err)
@@ -312,9 +466,31 @@ func (h *Handler) oauthError(w http.ResponseWriter, r *http.Request) {
 	h.fail(w, http.StatusBadRequest, msg+" ("+q.Get("error")+")")
 }
 
+// tokenHookRequest is the part of Hydra v2.3.0's token hook body
+// (oauth2.TokenHookRequest) the hook reads: session is Hydra's
+// oauth2.Session (id_token is fosite's openid.DefaultSession, extra the
+// access token's claims), request the token request.
+type tokenHookRequest struct {
+	Session struct {
+		IDToken struct {
+			Subject string `json:"subject"`
+		} `json:"id_token"`
+		Extra    map[string]any `json:"extra"`
+		ClientID string         `json:"client_id"`
+	} `json:"session"`
+	Request struct {
+		ClientID      string   `json:"client_id"`
+		GrantedScopes []string `json:"granted_scopes"`
+		GrantTypes    []string `json:"grant_types"`
+	} `json:"request"`
+}
+
 // tokenHook is called by Hydra for every token it issues. On refresh it puts
-// the identity's claims as they are now into the new tokens (so a role
-// change reaches the next token), and refuses inactive or deleted accounts.
+// the identity's claims as they are now, cut to the granted scopes, into the
+// new tokens (so a role change reaches the next token), keeps the access
+// token's Kratos session id, and refuses (403) inactive or deleted accounts
+// and tokens whose Kratos session has ended. Hydra replaces the access
+// token's claims with the answer's, so everything to keep is in it.
 func (h *Handler) tokenHook(w http.ResponseWriter, r *http.Request) {
 	got := r.Header.Get(TokenHookHeader)
 	if subtle.ConstantTimeCompare([]byte(got), []byte(h.opts.TokenHookSecret)) != 1 {
@@ -322,39 +498,61 @@ func (h *Handler) tokenHook(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusUnauthorized, "unauthorized", "wrong token hook secret")
 		return
 	}
-	var req struct {
-		Session struct {
-			IDToken struct {
-				Subject string `json:"subject"`
-			} `json:"id_token"`
-			ClientID string `json:"client_id"`
-		} `json:"session"`
-		Request struct {
-			GrantTypes []string `json:"grant_types"`
-		} `json:"request"`
-	}
+	var req tokenHookRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
 		writeJSONError(w, http.StatusBadRequest, "bad_request", "not a token hook request")
 		return
 	}
+	ctx := r.Context()
 	subject := req.Session.IDToken.Subject
-	if !slices.Contains(req.Request.GrantTypes, "refresh_token") || subject == "" || subject == req.Session.ClientID {
+	clientID := req.Request.ClientID
+	if clientID == "" {
+		clientID = req.Session.ClientID
+	}
+	if !slices.Contains(req.Request.GrantTypes, "refresh_token") || subject == "" || subject == clientID {
 		w.WriteHeader(http.StatusNoContent) // fresh from consent, or a client acting for itself
 		return
 	}
-	u, err := h.opts.Kratos.User(r.Context(), subject)
+	u, err := h.opts.Kratos.User(ctx, subject)
 	if errors.Is(err, kratos.ErrNotFound) || (err == nil && !u.Active) {
-		w.WriteHeader(http.StatusForbidden)
+		writeJSONError(w, http.StatusForbidden, "access_denied", "the account is not active")
 		return
 	}
 	if err != nil {
 		h.opts.Logger.Error("token hook", "error", err)
-		w.WriteHeader(http.StatusServiceUnavailable)
+		writeJSONError(w, http.StatusServiceUnavailable, "unavailable", "the identity service did not answer")
 		return
 	}
-	claims := u.Claims()
+	sessionID, _ := req.Session.Extra[consent.ClaimSessionID].(string)
+	if sessionID != "" { // tokens issued before session ids were carried have none
+		active, err := h.opts.Kratos.SessionActive(ctx, sessionID)
+		if err != nil {
+			h.opts.Logger.Error("token hook", "error", err)
+			writeJSONError(w, http.StatusServiceUnavailable, "unavailable", "the identity service did not answer")
+			return
+		}
+		if !active {
+			h.opts.Logger.Info("refresh refused: kratos session ended", "subject", subject, "client", clientID)
+			writeJSONError(w, http.StatusForbidden, "access_denied", "the sign-in session has ended")
+			return
+		}
+	}
+	c, err := h.opts.Hydra.Client(ctx, clientID)
+	if errors.Is(err, hydra.ErrNoClient) {
+		writeJSONError(w, http.StatusForbidden, "access_denied", "unknown client")
+		return
+	}
+	if err != nil {
+		h.opts.Logger.Error("token hook", "error", err)
+		writeJSONError(w, http.StatusServiceUnavailable, "unavailable", "the authorization server did not answer")
+		return
+	}
+	granted := req.Request.GrantedScopes
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"session": map[string]any{"access_token": claims, "id_token": claims}})
+	_ = json.NewEncoder(w).Encode(map[string]any{"session": map[string]any{
+		"access_token": u.AccessTokenClaims(granted, c.FirstParty, sessionID),
+		"id_token":     u.Claims(granted, c.FirstParty),
+	}})
 }
 
 // TokenHookHeader carries the shared secret on Hydra's token hook calls.

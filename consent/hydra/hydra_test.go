@@ -1,0 +1,175 @@
+package hydra_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"testing"
+
+	"github.com/learnplatform/platform/consent"
+	"github.com/learnplatform/platform/consent/hydra"
+	"github.com/learnplatform/platform/consent/internal/fakeory"
+)
+
+func setup(t *testing.T) (*fakeory.Hydra, *hydra.Admin) {
+	f := fakeory.NewHydra(t)
+	f.AddClient(fakeory.Client{ID: "web", Name: "Learning Platform", FirstParty: true, Public: true})
+	f.AddClient(fakeory.Client{ID: "buddy", Name: "Study Buddy"})
+	return f, hydra.New(f.URL, http.DefaultClient)
+}
+
+func TestLoginReadsPromptAndMaxAge(t *testing.T) {
+	f, a := setup(t)
+	ctx := context.Background()
+	cases := []struct {
+		q      url.Values
+		prompt []string
+		maxAge int64
+	}{
+		{nil, nil, -1},
+		{url.Values{"prompt": {"login"}}, []string{"login"}, -1},
+		{url.Values{"prompt": {"login consent"}}, []string{"login", "consent"}, -1},
+		{url.Values{"max_age": {"0"}}, nil, 0},
+		{url.Values{"max_age": {"300"}, "prompt": {"none"}}, []string{"none"}, 300},
+		{url.Values{"max_age": {"-5"}}, nil, -1},
+		{url.Values{"max_age": {"soon"}}, nil, -1},
+		{url.Values{"xprompt": {"login"}}, nil, -1}, // not prompt
+	}
+	for _, c := range cases {
+		ch := f.AddLogin(fakeory.LoginRequest{ClientID: "web", Scopes: []string{"openid"}, Query: c.q})
+		lr, err := a.Login(ctx, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(lr.Prompt, c.prompt) || lr.MaxAge != c.maxAge || lr.ClientID != "web" || lr.Challenge != ch {
+			t.Errorf("%v: got prompt %v max_age %d client %q", c.q, lr.Prompt, lr.MaxAge, lr.ClientID)
+		}
+	}
+}
+
+func TestLoginContextReachesConsent(t *testing.T) {
+	f, a := setup(t)
+	ctx := context.Background()
+	login := f.AddLogin(fakeory.LoginRequest{ClientID: "buddy", Scopes: []string{"openid", "email"}})
+	to, err := a.AcceptLogin(ctx, login, hydra.LoginAcceptance{Subject: "u1", KratosSessionID: "k1", Remember: true, RememberFor: 60, AMR: []string{"password"}})
+	if err != nil || to != f.LoginVerifierURL(login) {
+		t.Fatalf("accept: %q %v", to, err)
+	}
+	acc, _ := f.LoginAccepted(login)
+	if acc.Subject != "u1" || acc.IdentityProviderSessionID != "k1" || !acc.Remember || acc.RememberFor != 60 || !slices.Equal(acc.AMR, []string{"password"}) {
+		t.Fatalf("accepted %+v", acc)
+	}
+	var lc hydra.LoginContext
+	if err := json.Unmarshal(acc.Context, &lc); err != nil || lc.KratosSessionID != "k1" {
+		t.Fatalf("context %s: %v", acc.Context, err)
+	}
+	cons := f.AddConsent(fakeory.ConsentRequest{ClientID: "buddy", Subject: "u1", Scopes: []string{"openid", "email"}, LoginChallenge: login})
+	cr, err := a.Consent(ctx, cons)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cr.KratosSessionID != "k1" || cr.FirstParty || cr.ClientName != "Study Buddy" || cr.Subject != "u1" || cr.LoginSessionID == "" {
+		t.Fatalf("consent request %+v", cr)
+	}
+
+	// A login accepted without a Kratos session id sends no context.
+	login2 := f.AddLogin(fakeory.LoginRequest{ClientID: "web"})
+	if _, err := a.AcceptLogin(ctx, login2, hydra.LoginAcceptance{Subject: "u1"}); err != nil {
+		t.Fatal(err)
+	}
+	cons2 := f.AddConsent(fakeory.ConsentRequest{ClientID: "web", Subject: "u1", LoginChallenge: login2})
+	if cr, err := a.Consent(ctx, cons2); err != nil || cr.KratosSessionID != "" || !cr.FirstParty {
+		t.Fatalf("%+v %v", cr, err)
+	}
+}
+
+func TestAcceptConsentSendsBothClaimSets(t *testing.T) {
+	f, a := setup(t)
+	ch := f.AddConsent(fakeory.ConsentRequest{ClientID: "buddy", Subject: "u1", Scopes: []string{"openid"}, Audience: []string{"tutor"}})
+	cr, err := a.Consent(context.Background(), ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.AcceptConsent(context.Background(), cr, []string{"openid"}, map[string]any{"a": 1}, map[string]any{"b": "x"}, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	acc, _ := f.ConsentAccepted(ch)
+	if acc.Session.IDToken["a"] != float64(1) || acc.Session.AccessToken["b"] != "x" || len(acc.Session.IDToken) != 1 ||
+		!slices.Equal(acc.GrantAudience, []string{"tutor"}) || !slices.Equal(acc.GrantScope, []string{"openid"}) {
+		t.Fatalf("accepted %+v", acc)
+	}
+}
+
+func TestLogoutRequests(t *testing.T) {
+	f, a := setup(t)
+	ctx := context.Background()
+	rp := f.AddLogout(fakeory.LogoutRequest{Subject: "u1", SID: "sid1", RPInitiated: true, ClientID: "web"})
+	lr, err := a.Logout(ctx, rp)
+	if err != nil || !lr.RPInitiated || lr.ClientID != "web" || lr.SessionID != "sid1" || lr.Subject != "u1" {
+		t.Fatalf("%+v %v", lr, err)
+	}
+	bare := f.AddLogout(fakeory.LogoutRequest{Subject: "u1", SID: "sid1"})
+	lr, err = a.Logout(ctx, bare)
+	if err != nil || lr.RPInitiated || lr.ClientID != "" {
+		t.Fatalf("%+v %v", lr, err)
+	}
+	if err := a.RejectLogout(ctx, bare); err != nil {
+		t.Fatal(err)
+	}
+	if f.LogoutOutcome(bare) != "rejected" {
+		t.Fatal("not rejected")
+	}
+	if _, err := a.Logout(ctx, bare); !errors.Is(err, hydra.ErrGone) {
+		t.Fatalf("handled logout: %v", err)
+	}
+	if err := a.RejectLogout(ctx, "nope"); !errors.Is(err, hydra.ErrGone) {
+		t.Fatalf("unknown logout: %v", err)
+	}
+}
+
+func TestClientAndErrors(t *testing.T) {
+	f, a := setup(t)
+	ctx := context.Background()
+	if c, err := a.Client(ctx, "web"); err != nil || !c.FirstParty {
+		t.Fatalf("%+v %v", c, err)
+	}
+	if c, err := a.Client(ctx, "buddy"); err != nil || c.FirstParty {
+		t.Fatalf("%+v %v", c, err)
+	}
+	f.AddClient(fakeory.Client{ID: "odd", Metadata: map[string]any{"first_party": "yes"}})
+	if c, err := a.Client(ctx, "odd"); err != nil || c.FirstParty {
+		t.Fatalf("a non-boolean first_party must not count: %+v %v", c, err)
+	}
+	if _, err := a.Client(ctx, "nope"); !errors.Is(err, hydra.ErrNoClient) {
+		t.Fatalf("unknown client: %v", err)
+	}
+	f.Fail(http.StatusServiceUnavailable)
+	if _, err := a.Client(ctx, "web"); !errors.Is(err, hydra.ErrUnavailable) {
+		t.Fatalf("503: %v", err)
+	}
+	f.Fail(0)
+	f.Close()
+	if _, err := a.Login(ctx, "x"); !errors.Is(err, hydra.ErrUnavailable) {
+		t.Fatalf("closed: %v", err)
+	}
+}
+
+func TestApplyClient(t *testing.T) {
+	f, a := setup(t)
+	ctx := context.Background()
+	c := consent.Client{ID: "new", Name: "New", FirstParty: true, Public: true, GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "role"}}
+	if did, err := a.ApplyClient(ctx, c); err != nil || did != "created" {
+		t.Fatalf("%q %v", did, err)
+	}
+	c.Name = "Renamed"
+	if did, err := a.ApplyClient(ctx, c); err != nil || did != "updated" {
+		t.Fatalf("%q %v", did, err)
+	}
+	got, _ := f.ClientByID("new")
+	if got.Name != "Renamed" || !got.FirstParty || !got.Public || !slices.Equal(got.Scopes, []string{"openid", "role"}) {
+		t.Fatalf("%+v", got)
+	}
+}
