@@ -66,6 +66,15 @@ type Hydra struct {
 	// containers (http://hydra:4444/ while browsers use
 	// http://localhost:4444/). Default: the issuer.
 	InternalURL config.URL `yaml:"internal_url"`
+	// Audience is what access tokens must name in aud to be accepted by the
+	// tutor's API (default "tutor-api"). The learner web app asks Hydra for
+	// it; the OAuth2 client must be allowed it (ory-config/clients.yaml).
+	// Tokens for other services, ID tokens and clients' own tokens are
+	// refused.
+	Audience string `yaml:"audience"`
+	// TokenCacheSize is how many verified tokens the tutor remembers, so a
+	// token's signature is checked once per process (default 10000).
+	TokenCacheSize int `yaml:"token_cache_size"`
 }
 
 // Internal is the base URL the tutor reaches Hydra's public API at.
@@ -122,12 +131,16 @@ type Retention struct {
 	Interval time.Duration `yaml:"interval"`
 }
 
+// DefaultAudience is the audience the tutor's API accepts by default.
+const DefaultAudience = "tutor-api"
+
 // DefaultConfig holds the values a file may leave out.
 func DefaultConfig() Config {
 	return Config{
 		Listen:   ":8080",
 		LogLevel: "info",
 		Database: Database{MaxConns: 16},
+		Hydra:    Hydra{Audience: DefaultAudience},
 		Model:    Model{FirstTokenTimeout: 30 * time.Second, Timeout: 2 * time.Minute},
 		Limits:   Limits{DailyMessages: 20, MaxMessageBytes: 8192, MaxPageSize: 200},
 		Retention: Retention{
@@ -159,6 +172,9 @@ func (c *Config) Validate() error {
 		if p.v <= 0 {
 			return config.Problem(p.key, "must be greater than zero")
 		}
+	}
+	if strings.TrimSpace(c.Hydra.Audience) == "" {
+		return config.Problem("hydra.audience", "must not be empty: access tokens must name the tutor's API")
 	}
 	if c.Model.MaxOutputTokens < 0 {
 		return config.Problem("model.max_output_tokens", "must not be negative")

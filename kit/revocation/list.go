@@ -93,11 +93,19 @@ func NewList(db *pgxpool.Pool, o ListOptions) (*List, error) {
 // Start loads every live record, then keeps the list current in the
 // background until ctx ends. A service calls it before it serves: a token
 // revoked before this process started is refused from its first request.
+// A first load that fails (PostgreSQL unreachable) is retried in the
+// background; until one succeeds every token counts as revoked (fail
+// closed) and Ready fails. Start returns an error only when ctx has ended.
 func (l *List) Start(ctx context.Context) error {
 	if _, err := l.loadAll(ctx); err != nil {
-		return err
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		l.lastErr.Store(&err)
+		l.log.Warn("revocations not loaded yet; refusing every token until they are", "error", err)
+	} else {
+		l.loaded.Store(true)
 	}
-	l.loaded.Store(true)
 	go l.run(ctx)
 	go l.reloadLoop(ctx)
 	return nil
@@ -123,6 +131,9 @@ func (l *List) Ready(context.Context) error {
 // subject, carrying sessionID and tokenID, issued at issuedAt, was revoked.
 // It only reads memory.
 func (l *List) Revoked(subject, sessionID, tokenID string, issuedAt time.Time) bool {
+	if !l.loaded.Load() {
+		return true // nothing known yet: fail closed
+	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if sessionID != "" {
@@ -156,7 +167,7 @@ func (l *List) Len() int {
 // was disconnected arrive then.
 func (l *List) run(ctx context.Context) {
 	backoff := 100 * time.Millisecond
-	first := true
+	first := l.loaded.Load()
 	for ctx.Err() == nil {
 		err := l.listen(ctx, first)
 		l.listening.Store(false)
@@ -176,7 +187,9 @@ func (l *List) run(ctx context.Context) {
 	}
 }
 
-func (l *List) listen(ctx context.Context, first bool) error {
+// listen reloads everything after connecting unless fresh is set (Start
+// has just loaded).
+func (l *List) listen(ctx context.Context, fresh bool) error {
 	pc, err := l.db.Acquire(ctx)
 	if err != nil {
 		return err
@@ -187,12 +200,16 @@ func (l *List) listen(ctx context.Context, first bool) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
 		return err
 	}
-	if !first {
+	if !fresh {
 		n, err := l.loadAll(ctx)
 		if err != nil {
 			return err
 		}
-		l.log.Info("revocation listener reconnected", "new_records", n)
+		if l.loaded.CompareAndSwap(false, true) {
+			l.log.Info("revocations loaded", "records", l.Len())
+		} else {
+			l.log.Info("revocation listener reconnected", "new_records", n)
+		}
 	}
 	l.listening.Store(true)
 	for {
@@ -222,6 +239,9 @@ func (l *List) reloadLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		n, err := l.loadAll(ctx)
+		if err == nil && l.loaded.CompareAndSwap(false, true) {
+			continue
+		}
 		switch {
 		case err != nil && ctx.Err() == nil:
 			l.log.Warn("revocation reload failed", "error", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/learnplatform/platform/kit/pgtest"
 	"github.com/learnplatform/platform/kit/revocation"
+	"github.com/learnplatform/platform/kit/token"
 )
 
 var cluster *pgtest.Cluster
@@ -252,4 +253,30 @@ func BenchmarkRevoked(b *testing.B) {
 			}
 		})
 	})
+}
+
+// The list is what kit/token consults.
+var _ token.RevocationList = (*revocation.List)(nil)
+
+func TestUnreachableDatabaseFailsClosedUntilLoaded(t *testing.T) {
+	db, err := pgxpool.New(context.Background(), "postgres://nobody@127.0.0.1:9/none?connect_timeout=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	l, err := revocation.NewList(db, revocation.ListOptions{ReloadInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := l.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if !l.Revoked("anyone", "", "", time.Now()) {
+		t.Fatal("a token was accepted before any revocation was loaded")
+	}
+	if l.Ready(ctx) == nil {
+		t.Fatal("ready without revocations")
+	}
 }

@@ -165,6 +165,28 @@ func (a *API) courses(w http.ResponseWriter, r *http.Request) {
 	server.WriteJSON(w, http.StatusOK, map[string]any{"courses": out})
 }
 
+// catalog is GET /api/v1/integrations/courses: the course list for
+// integrators' services, which call with their own client_credentials
+// token (scope courses.read) and see no learner's state.
+func (a *API) catalog(w http.ResponseWriter, r *http.Request) {
+	cs, err := a.Courses.Courses(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := make([]CourseInfo, 0, len(cs))
+	for _, co := range cs {
+		out = append(out, CourseInfo{Course: co.Course, Title: co.Title, Stages: co.Stages})
+	}
+	server.WriteJSON(w, http.StatusOK, map[string]any{"courses": out})
+}
+
+// IntegratorRoutes mounts the routes that take an integrator's own token
+// (client_credentials), each with the scopes it needs, on r.
+func (a *API) IntegratorRoutes(r chi.Router, v *token.Validator) {
+	r.With(token.RequireClient(v, "courses.read")).Get("/integrations/courses", a.catalog)
+}
+
 func (a *API) enroll(w http.ResponseWriter, r *http.Request) {
 	c, _ := caller(r)
 	e, err := a.Courses.Enroll(r.Context(), c.UserID, chi.URLParam(r, "course"))

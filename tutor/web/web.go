@@ -60,6 +60,9 @@ type Config struct {
 	IdentityProbeURL string
 	// ClientID is the public OAuth2 client (default tutor-web).
 	ClientID string
+	// Audience is what the app asks Hydra to put in its access tokens: the
+	// tutor API's audience (default "tutor-api").
+	Audience string
 	// ProbeTimeout bounds each sign-in availability check (default 1.5 s).
 	ProbeTimeout time.Duration
 	Logger       *slog.Logger
@@ -85,6 +88,9 @@ type asset struct {
 func New(cfg Config) (*Handler, error) {
 	if cfg.ClientID == "" {
 		cfg.ClientID = "tutor-web"
+	}
+	if cfg.Audience == "" {
+		cfg.Audience = "tutor-api"
 	}
 	if cfg.ProbeTimeout == 0 {
 		cfg.ProbeTimeout = 1500 * time.Millisecond
@@ -232,7 +238,7 @@ type page struct {
 
 // appConfig is handed to the JavaScript as data attributes of <body>.
 type appConfig struct {
-	Issuer, ClientID, IdentityURL string
+	Issuer, ClientID, Audience, IdentityURL string
 }
 
 type courseCard struct {
@@ -247,7 +253,7 @@ type stage struct {
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	p.Page = name
-	p.Config = appConfig{Issuer: h.cfg.Issuer, ClientID: h.cfg.ClientID, IdentityURL: h.cfg.IdentityURL}
+	p.Config = appConfig{Issuer: h.cfg.Issuer, ClientID: h.cfg.ClientID, Audience: h.cfg.Audience, IdentityURL: h.cfg.IdentityURL}
 	var buf bytes.Buffer
 	if err := h.pages[name].ExecuteTemplate(&buf, "layout.html", p); err != nil {
 		h.cfg.Logger.Error("render page", "page", name, "error", err)

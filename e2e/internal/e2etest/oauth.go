@@ -222,12 +222,42 @@ func JWTHeader(t testing.TB, jwt string) map[string]any {
 // Tokens signs email in through the tutor-web client (authorization code
 // with PKCE, the hosted login page, the consent app) and returns its tokens:
 // what the learner web app holds.
+//
+// The access token names both first-party APIs (TutorAPI and IdentityAPI),
+// so one token serves the tutor and the edge's admin API; TokensFor asks
+// for other audiences.
 func Tokens(t testing.TB, email, password string) *oauth2.Token {
+	t.Helper()
+	return TokensFor(t, email, password, TutorAPI, IdentityAPI)
+}
+
+// Audiences of the platform's APIs (tutor: hydra.audience, edge:
+// token_audience), which tutor-web may ask for.
+const (
+	TutorAPI    = "tutor-api"
+	IdentityAPI = "identity-api"
+)
+
+// TokensFor is Tokens asking for an access token for the given audiences
+// (none: no audience requested).
+func TokensFor(t testing.TB, email, password string, audiences ...string) *oauth2.Token {
+	t.Helper()
+	_, tok := SignIn(t, email, password, audiences...)
+	return tok
+}
+
+// SignIn is TokensFor that also returns the browser, whose cookies hold the
+// Kratos and Hydra sessions (for signing out the way the web app does).
+func SignIn(t testing.TB, email, password string, audiences ...string) (*Client, *oauth2.Token) {
 	t.Helper()
 	rp := NewOIDC(t, TutorWeb, "", "")
 	state := State()
 	verifier, pkce := PKCE()
-	at, _ := NewClient(t).Authorize(rp.Config.AuthCodeURL(state, pkce...), rp.Config.RedirectURL, email, password)
+	if len(audiences) > 0 {
+		pkce = append(pkce, oauth2.SetAuthURLParam("audience", strings.Join(audiences, " ")))
+	}
+	browser := NewClient(t)
+	at, _ := browser.Authorize(rp.Config.AuthCodeURL(state, pkce...), rp.Config.RedirectURL, email, password)
 	u, err := url.Parse(at)
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +269,7 @@ func Tokens(t testing.TB, email, password string) *oauth2.Token {
 	if err != nil {
 		t.Fatalf("exchange: %v", err)
 	}
-	return tok
+	return browser, tok
 }
 
 // Learner is a registered account with a verified email and its access token.

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/learnplatform/platform/kit/config"
+	"github.com/learnplatform/platform/kit/revocation"
 	"github.com/learnplatform/platform/kit/server"
 	"github.com/learnplatform/platform/kit/token"
 	"github.com/learnplatform/platform/kit/tracing"
@@ -289,11 +290,25 @@ func run(ctx context.Context, cfg tutor.Config, specs []host.Spec, logger *slog.
 	if _, own := retriever.(*postgres.DB); own {
 		logger.Info("course search: the tutor's own lesson store (no retriever plugin declared)")
 	}
+	// Revoked tokens (sign-out, deactivation, role change...) are refused
+	// from the first request: the list is loaded before the tutor serves,
+	// then kept current by PostgreSQL notifications.
+	revoked, err := revocation.NewList(db.Pool(), revocation.ListOptions{Logger: logger, Registerer: srv.Registry})
+	if err != nil {
+		return err
+	}
+	if err := revoked.Start(ctx); err != nil {
+		return err
+	}
+	srv.AddCheck(server.Check{Name: "revocations", Probe: revoked.Ready})
 	tokens, err := token.New(token.Config{
-		Issuer:     cfg.Hydra.Issuer.String(),
-		JWKSURL:    strings.TrimSuffix(cfg.Hydra.Internal(), "/") + "/.well-known/jwks.json",
-		Logger:     logger,
-		Registerer: srv.Registry,
+		Issuer:      cfg.Hydra.Issuer.String(),
+		JWKSURL:     strings.TrimSuffix(cfg.Hydra.Internal(), "/") + "/.well-known/jwks.json",
+		Audience:    cfg.Hydra.Audience,
+		Revocations: revoked,
+		CacheSize:   cfg.Hydra.TokenCacheSize,
+		Logger:      logger,
+		Registerer:  srv.Registry,
 	})
 	if err != nil {
 		return err
@@ -339,11 +354,12 @@ func run(ctx context.Context, cfg tutor.Config, specs []host.Spec, logger *slog.
 			r.Use(token.RequireUser(tokens))
 			a.Routes(r)
 		})
+		a.IntegratorRoutes(r, tokens)
 	})
 	app, err := web.New(web.Config{Courses: db, Lessons: db,
 		Issuer: cfg.Hydra.Issuer.String(), IssuerProbeURL: cfg.Hydra.Internal(),
 		IdentityURL: cfg.Web.IdentityURL.String(), IdentityProbeURL: cfg.Web.IdentityInternalURL.String(),
-		ClientID: cfg.Web.ClientID, Logger: logger})
+		ClientID: cfg.Web.ClientID, Audience: cfg.Hydra.Audience, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,9 @@
 const body = document.body.dataset;
 export const issuer = body.issuer;
 export const clientID = body.clientId;
+// The tutor API's audience: Hydra puts it into the access token's aud, and
+// the tutor accepts no token without it.
+const audience = body.audience;
 export const identityURL = body.identity || "";
 const ep = {
   auth: issuer + "oauth2/auth",
@@ -63,7 +66,7 @@ export async function signIn({ silent = false, returnTo = location.pathname + lo
   const state = random(16);
   sessionStorage.setItem(PENDING, JSON.stringify({ state, verifier, returnTo, silent }));
   const q = new URLSearchParams({
-    response_type: "code", client_id: clientID, redirect_uri: redirectURI, scope, state,
+    response_type: "code", client_id: clientID, redirect_uri: redirectURI, scope, state, audience,
     code_challenge: challenge, code_challenge_method: "S256",
   });
   if (silent) q.set("prompt", "none");
