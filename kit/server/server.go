@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -37,8 +38,12 @@ type Server struct {
 	Router   chi.Router
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
+	// Ops is the operators' handler (/metrics, /readyz with details,
+	// /healthz) when Options.OpsListen is set; Run serves it there.
+	Ops http.Handler
 
-	checks []Check
+	opsListen string
+	checks    []Check
 }
 
 // Options are a server's optional parts.
@@ -48,6 +53,13 @@ type Options struct {
 	// and the calls made through RequestIDTransport while serving them.
 	// kit/tracing's Provider gives it; nil (tracing off) adds nothing.
 	Tracer trace.TracerProvider
+	// OpsListen, when set, is a second address (e.g. 127.0.0.1:9090 or
+	// :9090 inside a pod) serving /metrics and /readyz with each check's
+	// error, for Prometheus and probes only. The public port then serves no
+	// /metrics and a /readyz that names failing checks without their errors
+	// (which carry internal hostnames and addresses). Empty keeps both on
+	// the public port, as local runs want.
+	OpsListen string
 }
 
 // New builds a server with the shared middleware and the health and metrics
@@ -60,7 +72,7 @@ func New(name string, logger *slog.Logger, checks ...Check) *Server {
 func NewWith(name string, logger *slog.Logger, opts Options, checks ...Check) *Server {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s := &Server{Name: name, Router: chi.NewRouter(), Logger: logger, Registry: reg, checks: checks}
+	s := &Server{Name: name, Router: chi.NewRouter(), Logger: logger, Registry: reg, checks: checks, opsListen: opts.OpsListen}
 	m := newHTTPMetrics(reg)
 	s.Router.Use(requestID)
 	if opts.Tracer != nil {
@@ -70,8 +82,20 @@ func NewWith(name string, logger *slog.Logger, opts Options, checks ...Check) *S
 	s.Router.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	s.Router.Get("/readyz", s.ready)
-	s.Router.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	if opts.OpsListen == "" {
+		s.Router.Get("/readyz", s.ready(true))
+		s.Router.Method(http.MethodGet, "/metrics", metrics)
+	} else {
+		s.Router.Get("/readyz", s.ready(false))
+		ops := http.NewServeMux()
+		ops.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+			WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		})
+		ops.HandleFunc("GET /readyz", s.ready(true))
+		ops.Handle("GET /metrics", metrics)
+		s.Ops = ops
+	}
 	s.Router.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "not_found", "no such path: "+r.URL.Path)
 	})
@@ -94,35 +118,43 @@ type readiness struct {
 	Checks  map[string]string `json:"checks"`
 }
 
-func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	res := readiness{Status: "ready", Checks: map[string]string{}}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, c := range s.checks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
-			defer cancel()
-			err := c.Probe(ctx)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				res.Checks[c.Name] = err.Error()
-				res.Failing = append(res.Failing, c.Name)
-				return
-			}
-			res.Checks[c.Name] = "ok"
-		}()
+// ready answers /readyz; without details each failing check is named but
+// its error (hostnames, addresses) is left out.
+func (s *Server) ready(details bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		res := readiness{Status: "ready", Checks: map[string]string{}}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, c := range s.checks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
+				defer cancel()
+				err := c.Probe(ctx)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					res.Checks[c.Name] = "ok"
+				case details:
+					res.Checks[c.Name] = err.Error()
+					res.Failing = append(res.Failing, c.Name)
+				default:
+					res.Checks[c.Name] = "failing"
+					res.Failing = append(res.Failing, c.Name)
+				}
+			}()
+		}
+		wg.Wait()
+		if len(res.Failing) > 0 {
+			sort.Strings(res.Failing)
+			res.Status = "unavailable: " + strings.Join(res.Failing, ", ")
+			WriteJSON(w, http.StatusServiceUnavailable, res)
+			return
+		}
+		WriteJSON(w, http.StatusOK, res)
 	}
-	wg.Wait()
-	if len(res.Failing) > 0 {
-		sort.Strings(res.Failing)
-		res.Status = "unavailable: " + strings.Join(res.Failing, ", ")
-		WriteJSON(w, http.StatusServiceUnavailable, res)
-		return
-	}
-	WriteJSON(w, http.StatusOK, res)
 }
 
 // Run serves on addr until ctx ends, then drains in-flight requests.
@@ -134,8 +166,20 @@ func (s *Server) Run(ctx context.Context, addr string) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve is Run on a listener the caller opened.
+// Serve is Run on a listener the caller opened. With Options.OpsListen set
+// it also serves Ops there, for as long as the public listener serves.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.opsListen != "" {
+		opsLn, err := net.Listen("tcp", s.opsListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("ops listener: %w", err)
+		}
+		ops := &http.Server{Handler: s.Ops, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = ops.Serve(opsLn) }()
+		s.Logger.Info("serving metrics and readiness details", "addr", opsLn.Addr().String())
+		defer ops.Close()
+	}
 	srv := &http.Server{
 		Handler:           s.Router,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func testServer(checks ...Check) *Server {
@@ -118,5 +120,70 @@ func TestRequestIDTravelsToCalledServices(t *testing.T) {
 	get(t, s.Router, "/call", RequestIDHeader, "trace-me-42")
 	if got != "trace-me-42" {
 		t.Fatalf("the called service saw request id %q", got)
+	}
+}
+
+// With an ops listener the public port keeps metrics and the checks' errors
+// (internal hostnames) to itself; the ops handler has both.
+func TestOpsListenerKeepsDetailsOffThePublicPort(t *testing.T) {
+	bad := Check{Name: "postgres", Probe: func(context.Context) error {
+		return errors.New("dial tcp db.internal.example:5432: connection refused")
+	}}
+	s := NewWith("test", slog.New(slog.NewTextHandler(io.Discard, nil)), Options{OpsListen: "127.0.0.1:0"}, bad)
+	if rec := get(t, s.Router, "/metrics"); rec.Code != http.StatusNotFound {
+		t.Fatalf("public /metrics: %d", rec.Code)
+	}
+	rec := get(t, s.Router, "/readyz")
+	if rec.Code != http.StatusServiceUnavailable || strings.Contains(rec.Body.String(), "internal.example") ||
+		!strings.Contains(rec.Body.String(), `"postgres"`) {
+		t.Fatalf("public /readyz: %d %s", rec.Code, rec.Body)
+	}
+	rec = get(t, s.Ops, "/readyz")
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "internal.example") {
+		t.Fatalf("ops /readyz: %d %s", rec.Code, rec.Body)
+	}
+	if rec := get(t, s.Ops, "/metrics"); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "go_goroutines") {
+		t.Fatalf("ops /metrics: %d", rec.Code)
+	}
+}
+
+func TestServeStartsTheOpsListener(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opsAddr := l.Addr().String()
+	l.Close()
+	s := NewWith("test", slog.New(slog.NewTextHandler(io.Discard, nil)), Options{OpsListen: opsAddr})
+	pub, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, pub) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		res, err := http.Get("http://" + opsAddr + "/metrics")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("ops /metrics: %s", res.Status)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ops listener not serving: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	res, err := http.Get("http://" + pub.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Fatalf("public /metrics: %s", res.Status)
 	}
 }
