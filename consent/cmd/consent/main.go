@@ -70,7 +70,7 @@ func run(ctx context.Context, cfg consent.Config, clients []consent.Client, logg
 	if err != nil {
 		return err
 	}
-	srv := server.NewWith("consent", logger, server.Options{Tracer: tr.Provider()},
+	srv := server.NewWith("consent", logger, server.Options{Tracer: tr.Provider(), OpsListen: cfg.OpsListen},
 		server.HTTPCheck("hydra", cfg.Hydra.AdminURL.JoinPath("health/ready").String()),
 		server.HTTPCheck("kratos", cfg.Kratos.AdminURL.JoinPath("health/ready").String()),
 	)
