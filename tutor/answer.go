@@ -12,7 +12,8 @@ type Turn struct {
 	Question string
 	// QuotedText is text the learner selected on the page and asked about.
 	QuotedText string
-	// Page is the page the learner asked from, if the client said.
+	// Page is the page the learner asked from, if the client said
+	// (learner-supplied: untrusted).
 	Page *PageContext
 	// Course is the course whose material may be used ("" for none) and
 	// MaxStage the learner's unlocked stage in it (0: no material).
@@ -29,7 +30,10 @@ type Message struct {
 
 // PageContext is what the client says about the page the learner is on.
 // It is stored as a hidden context item: kept and auditable, given to the
-// model, never shown back to the learner.
+// model, never shown back to the learner. It comes from the learner's
+// browser, so it is untrusted input like the message itself: it reaches
+// the model only as user-role content marked as untrusted context, never
+// with the system prompt's authority (agent.Prompt).
 type PageContext struct {
 	URL      string   `json:"url,omitempty"`
 	Title    string   `json:"title,omitempty"`

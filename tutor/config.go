@@ -114,6 +114,13 @@ type Limits struct {
 	MaxMessageBytes int `yaml:"max_message_bytes"`
 	// MaxPageSize bounds limit in threads.list and items.list.
 	MaxPageSize int `yaml:"max_page_size"`
+	// ConcurrentAnswersPerUser bounds the answers being written at once for
+	// one user (any role); one more is refused (429 busy) before anything
+	// is stored or counted.
+	ConcurrentAnswersPerUser int `yaml:"concurrent_answers_per_user"`
+	// ConcurrentAnswers bounds the answers being written at once by this
+	// process, all users together; one more is refused the same way.
+	ConcurrentAnswers int `yaml:"concurrent_answers"`
 }
 
 // Content is where lessons come from.
@@ -142,7 +149,8 @@ func DefaultConfig() Config {
 		Database: Database{MaxConns: 16},
 		Hydra:    Hydra{Audience: DefaultAudience},
 		Model:    Model{FirstTokenTimeout: 30 * time.Second, Timeout: 2 * time.Minute},
-		Limits:   Limits{DailyMessages: 20, MaxMessageBytes: 8192, MaxPageSize: 200},
+		Limits: Limits{DailyMessages: 20, MaxMessageBytes: 8192, MaxPageSize: 200,
+			ConcurrentAnswersPerUser: 2, ConcurrentAnswers: 64},
 		Retention: Retention{
 			AfterEnrollmentEnds: 30 * 24 * time.Hour,
 			Interval:            time.Hour,
@@ -163,6 +171,8 @@ func (c *Config) Validate() error {
 		{"limits.daily_messages", int64(c.Limits.DailyMessages)},
 		{"limits.max_message_bytes", int64(c.Limits.MaxMessageBytes)},
 		{"limits.max_page_size", int64(c.Limits.MaxPageSize)},
+		{"limits.concurrent_answers_per_user", int64(c.Limits.ConcurrentAnswersPerUser)},
+		{"limits.concurrent_answers", int64(c.Limits.ConcurrentAnswers)},
 		{"model.first_token_timeout", int64(c.Model.FirstTokenTimeout)},
 		{"model.timeout", int64(c.Model.Timeout)},
 		{"retention.after_enrollment_ends", int64(c.Retention.AfterEnrollmentEnds)},
@@ -175,6 +185,10 @@ func (c *Config) Validate() error {
 	}
 	if strings.TrimSpace(c.Hydra.Audience) == "" {
 		return config.Problem("hydra.audience", "must not be empty: access tokens must name the tutor's API")
+	}
+	if c.Limits.ConcurrentAnswersPerUser > c.Limits.ConcurrentAnswers {
+		return config.Problem("limits.concurrent_answers_per_user", "%d is more than limits.concurrent_answers (%d), the cap for all users together",
+			c.Limits.ConcurrentAnswersPerUser, c.Limits.ConcurrentAnswers)
 	}
 	if c.Model.MaxOutputTokens < 0 {
 		return config.Problem("model.max_output_tokens", "must not be negative")

@@ -20,8 +20,13 @@ func TestConfigDefaultsAndEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Model.Configured() || cfg.Limits.DailyMessages != 20 || cfg.Limits.MaxMessageBytes != 8192 || cfg.Limits.MaxPageSize != 200 {
+	if cfg.Model.Configured() || cfg.Limits.DailyMessages != 20 || cfg.Limits.MaxMessageBytes != 8192 || cfg.Limits.MaxPageSize != 200 ||
+		cfg.Limits.ConcurrentAnswersPerUser != 2 || cfg.Limits.ConcurrentAnswers != 64 {
 		t.Fatalf("defaults %+v", cfg)
+	}
+	cfg, err = load(minimal+"limits:\n  concurrent_answers_per_user: 1\n  concurrent_answers: 8\n", nil)
+	if err != nil || cfg.Limits.ConcurrentAnswersPerUser != 1 || cfg.Limits.ConcurrentAnswers != 8 || cfg.Limits.DailyMessages != 20 {
+		t.Fatalf("set: %v %+v", err, cfg.Limits)
 	}
 	cfg, err = load(minimal, map[string]string{
 		"TUTOR_MODEL_BASE_URL": "http://127.0.0.1:9/v1", "TUTOR_MODEL_NAME": "m", "TUTOR_MODEL_API_KEY": "sk", "TUTOR_DAILY_MESSAGES": "5",
@@ -47,8 +52,13 @@ func TestConfigHydraInternalURL(t *testing.T) {
 
 func TestConfigRefusesBadValues(t *testing.T) {
 	cases := map[string]struct{ yaml, want string }{
-		"unknown key":      {minimal + "modle:\n  name: x\n", "key modle: unknown key"},
-		"zero limit":       {minimal + "limits:\n  daily_messages: 0\n", "key limits.daily_messages: must be greater than zero"},
+		"unknown key":       {minimal + "modle:\n  name: x\n", "key modle: unknown key"},
+		"zero limit":        {minimal + "limits:\n  daily_messages: 0\n", "key limits.daily_messages: must be greater than zero"},
+		"no answers":        {minimal + "limits:\n  concurrent_answers: 0\n", "key limits.concurrent_answers: must be greater than zero"},
+		"negative per user": {minimal + "limits:\n  concurrent_answers_per_user: -1\n", "key limits.concurrent_answers_per_user: must be greater than zero"},
+		"per user over all": {minimal + "limits:\n  concurrent_answers_per_user: 10\n  concurrent_answers: 4\n",
+			"key limits.concurrent_answers_per_user: 10 is more than limits.concurrent_answers (4)"},
+		"not a number":     {minimal + "limits:\n  concurrent_answers: many\n", "key limits.concurrent_answers"},
 		"bad duration":     {minimal + "model:\n  timeout: soon\n", "key model.timeout: expected a duration"},
 		"name without url": {minimal + "model:\n  name: gpt\n", "key model.base_url: required when model.name is set"},
 		"url without name": {minimal + "model:\n  base_url: http://x/v1\n", "key model.name: required when model.base_url is set"},

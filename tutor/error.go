@@ -20,6 +20,7 @@ const (
 	ENOTFOUND     = "not_found"          // no such thing, or not the caller's: 404
 	ECONFLICT     = "conflict"           // the state does not allow it: 409
 	ERATELIMITED  = "rate_limited"       // quota used up: 429
+	EBUSY         = "busy"               // too many answers being written (the caller's, or everyone's): 429, try again shortly
 	EUNSUPPORTED  = "unsupported"        // a protocol feature the tutor does not offer: 400
 	EUNAVAILABLE  = "unavailable"        // a dependency (the database) is down: 503, try again
 	EINTERNAL     = "internal"           // anything else: 500, never for bad input

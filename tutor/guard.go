@@ -29,7 +29,9 @@ type Guard interface {
 // GuardInput is what the model would get.
 type GuardInput struct {
 	// Turn says where the conversation stands (course, stage, page,
-	// history); its Question is the learner's unchanged message.
+	// history); its Question is the learner's unchanged message. Its Page
+	// is what the learner's browser said (untrusted, like the message):
+	// context for a guardrail's decision, never a reason to trust the input.
 	Turn Turn
 	// Message is the learner's message; empty when only passages found
 	// later in the answer (the model's searches) are screened.

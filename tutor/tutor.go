@@ -162,8 +162,13 @@ type ThreadStore interface {
 	// DeleteThread deletes the user's thread and its items.
 	DeleteThread(ctx context.Context, userID, threadID string) error
 	// DeleteItemsAfter deletes the items created after itemID (which must
-	// be a user message of the thread) and returns that message.
-	DeleteItemsAfter(ctx context.Context, userID, threadID, itemID string) (Item, error)
+	// be a user message of the thread) and returns that message, so it can
+	// be answered again. With quota set a retry counts one message, exactly
+	// as AddItems does and in the same step: over the limit nothing is
+	// deleted and the error is a *RateLimitError. Another user's thread or
+	// item is ENOTFOUND, an item that is not a user message EINVALID; both
+	// cost nothing.
+	DeleteItemsAfter(ctx context.Context, userID, threadID, itemID string, quota *Quota) (Item, QuotaState, error)
 	// QuotaState reports the user's standing without counting anything.
 	QuotaState(ctx context.Context, userID string, quota Quota) (QuotaState, error)
 }

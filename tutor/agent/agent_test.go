@@ -96,7 +96,7 @@ func TestModelStreamsText(t *testing.T) {
 		t.Fatalf("first message is not the Socratic prompt: %s", req.Text(0))
 	}
 	ctx := req.Text(1)
-	for _, want := range []string{"https://learn.example.org/values", "Zero values", "The zero value of int is 0."} {
+	for _, want := range []string{"go-basics", "Zero values", "The zero value of int is 0."} {
 		if !strings.Contains(ctx, want) {
 			t.Fatalf("context message lacks %q:\n%s", want, ctx)
 		}
@@ -104,8 +104,11 @@ func TestModelStreamsText(t *testing.T) {
 	if strings.Contains(ctx, "SECRET") {
 		t.Fatal("material above the learner's stage reached the model")
 	}
-	if n := len(req.Messages); req.Messages[n-1].Role != "user" || req.LastUser() != turn.Question || req.Messages[n-2].Role != "assistant" {
+	if n := len(req.Messages); req.Messages[n-1].Role != "user" || !strings.HasSuffix(req.LastUser(), "\n\n"+turn.Question) || req.Messages[n-2].Role != "assistant" {
 		t.Fatalf("history not in order: %+v", req.Messages)
+	}
+	if !strings.Contains(req.LastUser(), "https://learn.example.org/values") {
+		t.Fatalf("the page context did not reach the model: %q", req.LastUser())
 	}
 	if len(req.Tools) != 1 || !strings.Contains(string(req.Tools[0]), searchTool) {
 		t.Fatalf("tools %s", req.Tools)

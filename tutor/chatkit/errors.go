@@ -38,7 +38,7 @@ func status(code string) int {
 		return http.StatusNotFound
 	case tutor.ECONFLICT:
 		return http.StatusConflict
-	case tutor.ERATELIMITED:
+	case tutor.ERATELIMITED, tutor.EBUSY:
 		return http.StatusTooManyRequests
 	case tutor.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
@@ -64,7 +64,10 @@ func writeError(w http.ResponseWriter, err error) {
 	if code == tutor.EUNAVAILABLE {
 		w.Header().Set("Retry-After", "5")
 	}
-	if code == tutor.EINTERNAL || code == tutor.EUNAVAILABLE {
+	if code == tutor.EBUSY {
+		w.Header().Set("Retry-After", strconv.Itoa(int(busyRetryAfter.Seconds())))
+	}
+	if code == tutor.EINTERNAL || code == tutor.EUNAVAILABLE || code == tutor.EBUSY {
 		body.AllowRetry = true
 	}
 	writeJSON(w, status(code), body)

@@ -52,7 +52,14 @@ type Config struct {
 	LessonURL func(course, lesson, anchor string) string
 	// AnswerTimeout bounds one answer, however the model behaves.
 	AnswerTimeout time.Duration
-	Logger        *slog.Logger
+	// MaxAnswersPerUser bounds the answers being written at once for one
+	// user, MaxAnswers those of all users together (defaults 2 and 64).
+	// A streaming request over either is refused with 429 busy and a
+	// Retry-After before anything is stored or counted.
+	MaxAnswersPerUser int
+	MaxAnswers        int
+
+	Logger *slog.Logger
 	// Registerer receives the endpoint's metrics (nil: not exported).
 	Registerer prometheus.Registerer
 }
@@ -62,6 +69,7 @@ type Handler struct {
 	cfg     Config
 	clock   tutor.Clock
 	metrics *metrics
+	slots   *slots
 
 	runs    sync.WaitGroup
 	stop    context.Context
@@ -76,6 +84,12 @@ func New(cfg Config) *Handler {
 	if cfg.AnswerTimeout == 0 {
 		cfg.AnswerTimeout = 5 * time.Minute
 	}
+	if cfg.MaxAnswersPerUser <= 0 {
+		cfg.MaxAnswersPerUser = DefaultMaxAnswersPerUser
+	}
+	if cfg.MaxAnswers <= 0 {
+		cfg.MaxAnswers = DefaultMaxAnswers
+	}
 	if cfg.LessonURL == nil {
 		cfg.LessonURL = func(course, lesson, anchor string) string {
 			u := "/courses/" + course + "/" + lesson
@@ -86,8 +100,15 @@ func New(cfg Config) *Handler {
 		}
 	}
 	stop, cancel := context.WithCancel(context.Background())
-	return &Handler{cfg: cfg, stop: stop, stopAll: cancel, metrics: newMetrics(cfg.Registerer)}
+	return &Handler{cfg: cfg, stop: stop, stopAll: cancel, metrics: newMetrics(cfg.Registerer),
+		slots: newSlots(cfg.MaxAnswersPerUser, cfg.MaxAnswers)}
 }
+
+// Defaults of Config.MaxAnswersPerUser and Config.MaxAnswers.
+const (
+	DefaultMaxAnswersPerUser = 2
+	DefaultMaxAnswers        = 64
+)
 
 // Shutdown waits for answers still being written; when ctx ends first it
 // cancels them (each is then stored as interrupted) and waits for that.

@@ -10,6 +10,7 @@ import (
 // metrics: what operators watch to see the tutor teach.
 type metrics struct {
 	openStreams prometheus.Gauge
+	inFlight    prometheus.Gauge       // answers being written (holding a slot)
 	answers     *prometheus.CounterVec // by outcome: done, failed
 	firstToken  prometheus.Histogram
 	refusals    *prometheus.CounterVec // messages refused before an answer, by code
@@ -21,6 +22,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		openStreams: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tutor_open_streams", Help: "Answers being streamed now.",
 		}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tutor_answers_in_flight", Help: "Answers being written now, streamed or not (limits.concurrent_answers caps it).",
+		}),
 		answers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tutor_answers_total", Help: "Answers finished, by outcome (done, failed).",
 		}, []string{"outcome"}),
@@ -29,14 +33,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tutor_message_refusals_total", Help: "Messages refused before an answer, by error code (rate_limited, email_not_verified, ...).",
+			Name: "tutor_message_refusals_total", Help: "Messages refused before an answer, by error code (rate_limited, busy, email_not_verified, ...).",
 		}, []string{"code"}),
 		replaced: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tutor_answers_replaced_total", Help: "Answers an output guardrail replaced after they streamed (thread.item.replaced).",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.openStreams, m.answers, m.firstToken, m.refusals, m.replaced)
+		reg.MustRegister(m.openStreams, m.inFlight, m.answers, m.firstToken, m.refusals, m.replaced)
 	}
 	return m
 }

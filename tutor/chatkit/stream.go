@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/learnplatform/platform/tutor"
@@ -194,14 +195,33 @@ func title(text string) string {
 // stream handles the three streaming requests: everything that can fail
 // on bad input fails before the first byte, as a JSON error; from then on
 // failures are error events.
+//
+// Each takes an answer slot first (slots): over the caller's or the
+// process's limit it is refused (429 busy) before any store call, so it
+// stores and counts nothing. The slot goes with the answer and is given
+// back when the answer ends, or at once when the request fails before it.
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c tutor.Caller, req Request, start time.Time) {
 	ctx := r.Context()
+	release, err := h.slots.acquire(c.UserID)
+	if err != nil {
+		h.metrics.refusals.WithLabelValues(tutor.ErrorCode(err)).Inc()
+		writeError(w, err)
+		return
+	}
+	h.metrics.inFlight.Inc()
+	var freeOnce sync.Once
+	free := func() { freeOnce.Do(func() { release(); h.metrics.inFlight.Dec() }) }
+	answering := false
+	defer func() {
+		if !answering { // refused, or the answer never started
+			free()
+		}
+	}()
 	var (
 		pre    []any // events before the answer
 		thread tutor.Thread
 		msg    tutor.Item
 		qs     = tutor.QuotaState{Exempt: true}
-		err    error
 	)
 	switch req.Type {
 	case ReqThreadsCreate:
@@ -209,7 +229,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c tutor.Caller,
 	case ReqThreadsAddUserMessage:
 		thread, msg, qs, pre, err = h.addMessage(ctx, c, req)
 	case ReqThreadsRetryAfterItem:
-		thread, msg, err = h.retry(ctx, c, req)
+		thread, msg, qs, err = h.retry(ctx, c, req)
 	}
 	if err != nil {
 		h.metrics.refusals.WithLabelValues(tutor.ErrorCode(err)).Inc()
@@ -251,9 +271,13 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c tutor.Caller,
 	runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.AnswerTimeout)
 	stopRun := context.AfterFunc(h.stop, cancel)
 	h.runs.Add(1)
+	answering = true
 	go func() {
 		defer h.runs.Done()
 		defer close(frames)
+		// The slot is free before the stream ends (close(frames) above runs
+		// after it), and whatever ended the answer.
+		defer free()
 		defer stopRun()
 		defer cancel()
 		h.answer(runCtx, c, thread, msg, start, send)
@@ -369,25 +393,29 @@ func (h *Handler) addMessage(ctx context.Context, c tutor.Caller, req Request) (
 }
 
 // retry regenerates the answer to a user message: what came after it is
-// deleted and the message answered again. It does not count as a new
-// message against the quota.
-func (h *Handler) retry(ctx context.Context, c tutor.Caller, req Request) (tutor.Thread, tutor.Item, error) {
+// deleted and the message answered again. A retry asks the model again, so
+// it counts against the quota exactly like a new message, in the same
+// store call that deletes (over the limit: 429 and nothing deleted).
+func (h *Handler) retry(ctx context.Context, c tutor.Caller, req Request) (tutor.Thread, tutor.Item, tutor.QuotaState, error) {
 	var p ThreadRetryAfterItemParams
 	if err := params(req.Params, &p); err != nil {
-		return tutor.Thread{}, tutor.Item{}, err
+		return tutor.Thread{}, tutor.Item{}, tutor.QuotaState{}, err
 	}
 	if err := requireID("thread_id", p.ThreadID); err != nil {
-		return tutor.Thread{}, tutor.Item{}, err
+		return tutor.Thread{}, tutor.Item{}, tutor.QuotaState{}, err
 	}
 	if err := requireID("item_id", p.ItemID); err != nil {
-		return tutor.Thread{}, tutor.Item{}, err
+		return tutor.Thread{}, tutor.Item{}, tutor.QuotaState{}, err
 	}
 	th, err := h.cfg.Threads.Thread(ctx, c.UserID, p.ThreadID)
 	if err != nil {
-		return th, tutor.Item{}, err
+		return th, tutor.Item{}, tutor.QuotaState{}, err
 	}
-	msg, err := h.cfg.Threads.DeleteItemsAfter(ctx, c.UserID, th.ID, p.ItemID)
-	return th, msg, err
+	if th.Status != "active" {
+		return th, tutor.Item{}, tutor.QuotaState{}, tutor.Errorf(tutor.ECONFLICT, "the thread is %s", th.Status)
+	}
+	msg, qs, err := h.cfg.Threads.DeleteItemsAfter(ctx, c.UserID, th.ID, p.ItemID, h.quota(c))
+	return th, msg, qs, err
 }
 
 // frame encodes one SSE event as the reference server does.

@@ -442,24 +442,89 @@ func (db *DB) DeleteThread(ctx context.Context, userID, threadID string) error {
 	return nil
 }
 
-// DeleteItemsAfter implements tutor.ThreadStore.
-func (db *DB) DeleteItemsAfter(ctx context.Context, userID, threadID, itemID string) (tutor.Item, error) {
-	var it tutor.Item
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		var err error
-		it, err = scanItem(tx.QueryRow(ctx, `SELECT i.id, i.thread_id, i.type, i.status, i.created_at, i.sources, i.payload
-			FROM tutor_items i JOIN tutor_threads t ON t.id = i.thread_id
-			WHERE i.id = $1 AND i.thread_id = $2 AND t.user_id = $3 FOR UPDATE OF t`, itemID, threadID, userID))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return notFound("item", itemID)
-		} else if err != nil {
-			return err
+// lockThread takes the thread's row lock for a retry: an answer still
+// being stored into the thread (its insert holds a key-share lock on the
+// row) finishes first, so the delete after it sees that answer.
+const lockThread = `SELECT 1 FROM tutor_threads WHERE id = $1 AND user_id = $2 FOR UPDATE`
+
+// retrySQL counts the retry against the quota (as addItemsSQL counts a
+// message: the same CTEs, $2 user, $4 limit, $5 window) and deletes what
+// follows the message only when it was counted (or the caller is exempt).
+// Only a user message of the caller's own thread is counted or retried.
+var retrySQL = `WITH msg AS (
+		SELECT i.id, i.thread_id, i.type, i.status, i.created_at, i.sources, i.payload
+		FROM tutor_items i JOIN tutor_threads t ON t.id = i.thread_id
+		WHERE i.id = $3 AND i.thread_id = $1 AND t.user_id = $2
+	), owner AS (
+		SELECT created_at, id FROM msg WHERE type = 'user_message'
+	),` + fmt.Sprintf(quotaCTEs, "AND EXISTS (SELECT 1 FROM owner)") + `, del AS (
+		DELETE FROM tutor_items d USING owner
+		WHERE d.thread_id = $1 AND (d.created_at, d.id) > (owner.created_at, owner.id)
+		  AND ($4 < 0 OR EXISTS (SELECT 1 FROM q))
+		RETURNING 1
+	)
+	SELECT msg.id, msg.thread_id, msg.type, msg.status, msg.created_at, msg.sources, msg.payload,
+		w.used, coalesce(w.oldest, (SELECT sent_at FROM q)), EXISTS (SELECT 1 FROM q), (SELECT count(*) FROM del)
+	FROM w LEFT JOIN msg ON true`
+
+// DeleteItemsAfter implements tutor.ThreadStore in one round trip, as
+// AddItems: a pipelined batch (one implicit transaction) of the quota lock
+// (when counted), the thread's row lock and one statement that counts the
+// retry and deletes only if it was counted.
+func (db *DB) DeleteItemsAfter(ctx context.Context, userID, threadID, itemID string, quota *tutor.Quota) (it tutor.Item, qs tutor.QuotaState, err error) {
+	limit, window := quotaArgs(quota)
+	b := &pgx.Batch{}
+	if quota != nil {
+		b.Queue(lockQuota, userID)
+	}
+	b.Queue(lockThread, threadID, userID)
+	b.Queue(retrySQL, threadID, userID, itemID, limit, window)
+	br := db.pool.SendBatch(ctx, b)
+	defer func() {
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = cerr
 		}
-		if it.Type != tutor.ItemUserMessage {
-			return tutor.Errorf(tutor.EINVALID, "item %q is not a user message; retry after the message you want answered again", itemID)
+	}()
+	if quota != nil {
+		if _, err = br.Exec(); err != nil {
+			return it, qs, err
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM tutor_items WHERE thread_id = $1 AND (created_at, id) > ($2, $3)`, threadID, it.CreatedAt, it.ID)
-		return err
-	})
-	return it, err
+	}
+	if _, err = br.Exec(); err != nil {
+		return it, qs, err
+	}
+	var id, tid, typ, status *string
+	var at *time.Time
+	var sources, payload []byte
+	var used int
+	var oldest *time.Time
+	var counted bool
+	var deleted int64
+	if err = br.QueryRow().Scan(&id, &tid, &typ, &status, &at, &sources, &payload, &used, &oldest, &counted, &deleted); err != nil {
+		return it, qs, err
+	}
+	if id == nil {
+		return it, qs, notFound("item", itemID)
+	}
+	if *typ != tutor.ItemUserMessage {
+		return it, qs, tutor.Errorf(tutor.EINVALID, "item %q is not a user message; retry after the message you want answered again", itemID)
+	}
+	it = tutor.Item{ID: *id, ThreadID: *tid, Type: *typ, Status: *status, CreatedAt: *at, Payload: payload}
+	if len(sources) > 2 {
+		if err = json.Unmarshal(sources, &it.Sources); err != nil {
+			return tutor.Item{}, qs, err
+		}
+	}
+	if quota == nil {
+		return it, tutor.QuotaState{Exempt: true}, nil
+	}
+	qs = tutor.QuotaState{Limit: quota.Limit}
+	if oldest != nil {
+		qs.ResetsAt = oldest.Add(quota.Window)
+	}
+	if !counted {
+		return tutor.Item{}, qs, &tutor.RateLimitError{Quota: qs}
+	}
+	qs.Remaining = max(quota.Limit-used-1, 0)
+	return it, qs, nil
 }

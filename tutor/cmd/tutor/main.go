@@ -346,6 +346,7 @@ func run(ctx context.Context, cfg tutor.Config, specs []host.Spec, logger *slog.
 		Threads: db, Courses: db, Reports: db, Responder: responder, Guard: guard,
 		DailyMessages: cfg.Limits.DailyMessages, MaxMessageBytes: cfg.Limits.MaxMessageBytes, MaxPageSize: cfg.Limits.MaxPageSize,
 		LessonURL: lessonURL, AnswerTimeout: cfg.Model.Timeout + time.Minute, Logger: logger, Registerer: srv.Registry,
+		MaxAnswersPerUser: cfg.Limits.ConcurrentAnswersPerUser, MaxAnswers: cfg.Limits.ConcurrentAnswers,
 	})
 	a := &api.API{Threads: db, Courses: db, Reports: db, Lessons: db, DailyMessages: cfg.Limits.DailyMessages, Logger: logger}
 	srv.Router.Route("/api/v1", func(r chi.Router) {
