@@ -275,8 +275,8 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c tutor.Caller,
 	go func() {
 		defer h.runs.Done()
 		defer close(frames)
-		// The slot is free before the stream ends (close(frames) above runs
-		// after it), and whatever ended the answer.
+		// The slot goes back whatever ended the answer, and before the
+		// stream ends (deferred after close(frames), so it runs first).
 		defer free()
 		defer stopRun()
 		defer cancel()
