@@ -117,10 +117,10 @@ type Limits struct {
 	// ConcurrentAnswersPerUser bounds the answers being written at once for
 	// one user (any role); one more is refused (429 busy) before anything
 	// is stored or counted.
-	ConcurrentAnswersPerUser int `yaml:"concurrent_answers_per_user"`
+	ConcurrentAnswersPerUser int `yaml:"concurrent_answers_per_user" env:"TUTOR_CONCURRENT_ANSWERS_PER_USER"`
 	// ConcurrentAnswers bounds the answers being written at once by this
 	// process, all users together; one more is refused the same way.
-	ConcurrentAnswers int `yaml:"concurrent_answers"`
+	ConcurrentAnswers int `yaml:"concurrent_answers" env:"TUTOR_CONCURRENT_ANSWERS"`
 }
 
 // Content is where lessons come from.

@@ -102,6 +102,10 @@ func TestMain(m *testing.M) {
 	os.Setenv("TUTOR_MODEL_BASE_URL", model.BaseURL())
 	os.Setenv("TUTOR_MODEL_NAME", "load")
 	os.Setenv("TUTOR_DAILY_MESSAGES", "100000000") // counted, never reached
+	// Learners share accounts here, so several of an account's answers are
+	// in flight at once; the per-user and global caps are not under test.
+	os.Setenv("TUTOR_CONCURRENT_ANSWERS_PER_USER", "100000")
+	os.Setenv("TUTOR_CONCURRENT_ANSWERS", "100000")
 	e2etest.Main(m)
 }
 

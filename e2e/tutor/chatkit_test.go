@@ -30,6 +30,11 @@ func TestMain(m *testing.M) {
 	for _, k := range []string{"TUTOR_MODEL_BASE_URL", "TUTOR_MODEL_NAME", "TUTOR_MODEL_API_KEY", "TUTOR_DAILY_MESSAGES"} {
 		os.Unsetenv(k)
 	}
+	// TestRateLimitIsExactUnderConcurrency sends 100 messages of one learner
+	// at once to check the quota counts exactly; the answers-in-flight caps
+	// (checked in tutor/chatkit) would refuse most of them first.
+	os.Setenv("TUTOR_CONCURRENT_ANSWERS_PER_USER", "200")
+	os.Setenv("TUTOR_CONCURRENT_ANSWERS", "200")
 	e2etest.Main(m)
 }
 

@@ -402,7 +402,10 @@ export function mountTutor({ api, read, auth, ctx }) {
         input.value = sent.text;
         setQuote(sent.quote);
       }
-      if (r.status === 429) {
+      if (r.status === 429 && r.code === "busy") {
+        // Too many answers in flight (this learner's or everyone's): not the quota.
+        showError(r.message || "The tutor is busy with your other questions. Try again in a few seconds.", () => run(req, sent));
+      } else if (r.status === 429) {
         const t = r.data.resets_at ? limitText(r.data.resets_at) : "Daily limit reached";
         showError(t);
         quotaLine.textContent = t;
