@@ -21,7 +21,8 @@ const (
 	// Neither a password hash nor a social link: imported without
 	// credentials; the user sets a password through recovery.
 	ConflictNoCredentials = "no_credentials"
-	// A hash Kratos cannot verify: imported without a password; recovery.
+	// A hash Kratos cannot verify, as is or translated (no lossless
+	// translation, or malformed): imported without a password; recovery.
 	ConflictUnsupportedHash = "unsupported_hash"
 	// A user_roles value that is not student, instructor or admin.
 	ConflictUnknownRole = "unknown_role"
@@ -94,8 +95,15 @@ type Identity struct {
 	Verified bool   `json:"verified"`
 	Active   bool   `json:"active"`
 	Role     string `json:"role"`
-	// PasswordHash is the bcrypt hash imported as is, or "".
+	// PasswordHash is the hash Kratos imports: the legacy hash as is, or
+	// its lossless translation into a form Kratos verifies (InspectHash);
+	// "" when none.
 	PasswordHash string `json:"-"`
+	// PasswordFormat names the primary's legacy hash format (HashFormat),
+	// "" when it has none; HashTranslated says PasswordHash is a
+	// translation of it.
+	PasswordFormat string `json:"password_format,omitempty"`
+	HashTranslated bool   `json:"hash_translated,omitempty"`
 	// Password says what happens to the password: "imported", "recovery"
 	// (a hash Kratos cannot verify, or none and no social link: the user
 	// sets one through recovery by email) or "none" (social sign-in only).
@@ -305,14 +313,15 @@ func BuildPlan(ds *Dataset, opts PlanOptions) *Plan {
 				fmt.Sprintf("ignored for the role, which is %s; kept in metadata_admin.legacy_roles", id.Role))
 		}
 
-		switch ClassifyHash(prim.PasswordHash) {
-		case HashBcrypt:
-			id.PasswordHash, id.Password = prim.PasswordHash, PasswordImported
+		switch h := InspectHash(prim.PasswordHash); h.Kind {
+		case HashImportable:
+			id.PasswordHash, id.Password = h.Kratos, PasswordImported
+			id.PasswordFormat, id.HashTranslated = h.Format, h.Translated
 		case HashUnsupported:
-			id.Password = PasswordRecovery
+			id.Password, id.PasswordFormat = PasswordRecovery, h.Format
 			add(ConflictUnsupportedHash, []string{prim.ID}, id.Email,
-				fmt.Sprintf("the password hash is %s, not a bcrypt hash ($2a$, $2b$, $2y$) Kratos can verify (the hash itself is never reported)",
-					HashFormat(prim.PasswordHash)),
+				fmt.Sprintf("the password hash is %s: %s; Kratos cannot verify it, as is or translated (the hash itself is never reported)",
+					h.Format, h.Reason),
 				"imported without a password: the user sets a new one through account recovery by email (forced recovery; "+
 					"Kratos' password migration hook is not used); social links, if any, keep working")
 		default:
@@ -429,7 +438,7 @@ func preferred(a, b *User) bool {
 	if a.Active != b.Active {
 		return a.Active
 	}
-	if ha, hb := ClassifyHash(a.PasswordHash) == HashBcrypt, ClassifyHash(b.PasswordHash) == HashBcrypt; ha != hb {
+	if ha, hb := ClassifyHash(a.PasswordHash) == HashImportable, ClassifyHash(b.PasswordHash) == HashImportable; ha != hb {
 		return ha
 	}
 	if a.EmailVerified != b.EmailVerified {
@@ -455,30 +464,60 @@ func highestRole(roles []string) string {
 
 // PlanCounts count what a plan does.
 type PlanCounts struct {
-	Identities        int            `json:"identities"`
-	MergedUsers       int            `json:"merged_users"`
-	SkippedUsers      int            `json:"skipped_users"`
-	PasswordsImported int            `json:"passwords_imported"`
-	RecoveryRequired  int            `json:"recovery_required"`
-	SocialOnly        int            `json:"social_only"`
-	SocialLinks       int            `json:"social_links"`
-	Roles             map[string]int `json:"roles"`
-	Inactive          int            `json:"inactive"`
-	Unverified        int            `json:"unverified"`
-	Conflicts         map[string]int `json:"conflicts"`
+	Identities        int `json:"identities"`
+	MergedUsers       int `json:"merged_users"`
+	SkippedUsers      int `json:"skipped_users"`
+	PasswordsImported int `json:"passwords_imported"`
+	// PasswordsTranslated of them in a form Kratos verifies other than
+	// the legacy one (InspectHash).
+	PasswordsTranslated int `json:"passwords_translated"`
+	// PasswordFormats counts the identities' legacy password hashes by
+	// format (HashFormat) and outcome.
+	PasswordFormats  map[string]*FormatCount `json:"password_formats"`
+	RecoveryRequired int                     `json:"recovery_required"`
+	SocialOnly       int                     `json:"social_only"`
+	SocialLinks      int                     `json:"social_links"`
+	Roles            map[string]int          `json:"roles"`
+	Inactive         int                     `json:"inactive"`
+	Unverified       int                     `json:"unverified"`
+	Conflicts        map[string]int          `json:"conflicts"`
+}
+
+// FormatCount counts the hashes of one format: imported (as is or
+// translated) or sent to forced recovery.
+type FormatCount struct {
+	Imported   int  `json:"imported,omitempty"`
+	Recovery   int  `json:"recovery,omitempty"`
+	Translated bool `json:"translated,omitempty"`
 }
 
 // Tally counts the plan.
 func (p *Plan) Tally() PlanCounts {
 	c := PlanCounts{Identities: len(p.Identities), SkippedUsers: len(p.Skipped),
-		Roles: map[string]int{RoleStudent: 0, RoleInstructor: 0, RoleAdmin: 0}, Conflicts: map[string]int{}}
+		Roles: map[string]int{RoleStudent: 0, RoleInstructor: 0, RoleAdmin: 0}, Conflicts: map[string]int{},
+		PasswordFormats: map[string]*FormatCount{}}
+	format := func(name string) *FormatCount {
+		if c.PasswordFormats[name] == nil {
+			c.PasswordFormats[name] = &FormatCount{}
+		}
+		return c.PasswordFormats[name]
+	}
 	for _, id := range p.Identities {
 		c.MergedUsers += len(id.Merged)
 		switch id.Password {
 		case PasswordImported:
 			c.PasswordsImported++
+			f := format(id.PasswordFormat)
+			f.Imported++
+			if id.HashTranslated {
+				c.PasswordsTranslated++
+				f.Translated = true
+			}
 		case PasswordRecovery:
 			c.RecoveryRequired++
+			if id.PasswordFormat != "" {
+				format(id.PasswordFormat).Recovery++
+			}
 		case PasswordNone:
 			c.SocialOnly++
 		}

@@ -149,6 +149,9 @@ func TestPasswords(t *testing.T) {
 		{"5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8", true, PasswordRecovery, ConflictUnsupportedHash},
 		{"", true, PasswordNone, ""},
 		{"", false, PasswordRecovery, ConflictNoCredentials},
+		{"{SSHA}7sZfzYbgv6gczyQv81BowcJQHY+6Ey8eADnoAw==", false, PasswordImported, ""},
+		{"pbkdf2_sha1$12000$kV8s0mQz$gNwDc80vgQ6x1U0QDYDJU4ozWFE=", false, PasswordImported, ""},
+		{"$argon2d$v=19$m=4096,t=2,p=1$oUya66KRsSeH620h431k9g$ck1/tqz6E35U9vpcSd+sVoyqNC3wbSp3gDmpYAfBaxE", true, PasswordRecovery, ConflictUnsupportedHash},
 	}
 	for _, c := range cases {
 		t.Run(c.hash, func(t *testing.T) {
@@ -163,6 +166,9 @@ func TestPasswords(t *testing.T) {
 			}
 			if (id.PasswordHash != "") != (c.password == PasswordImported) {
 				t.Fatalf("hash imported: %q", id.PasswordHash)
+			}
+			if in := InspectHash(c.hash); id.PasswordHash != in.Kratos || id.HashTranslated != in.Translated || c.hash != "" && id.PasswordFormat != in.Format {
+				t.Fatalf("imported %q (%s), InspectHash says %+v", id.PasswordHash, id.PasswordFormat, in)
 			}
 			if got := len(kinds(p)[c.conflict]); c.conflict != "" && got != 1 || c.conflict == "" && len(p.Conflicts) != 0 {
 				t.Fatalf("conflicts: %v", kinds(p))
@@ -290,8 +296,34 @@ func TestTally(t *testing.T) {
 	c := BuildPlan(ds, PlanOptions{}).Tally()
 	want := PlanCounts{Identities: 4, MergedUsers: 1, SkippedUsers: 1, PasswordsImported: 2, RecoveryRequired: 1, SocialOnly: 1, SocialLinks: 1,
 		Roles: map[string]int{RoleStudent: 3, RoleInstructor: 0, RoleAdmin: 1}, Inactive: 1, Unverified: 0,
-		Conflicts: map[string]int{ConflictDuplicateEmail: 1, ConflictInvalidEmail: 1, ConflictNoCredentials: 1}}
+		Conflicts:       map[string]int{ConflictDuplicateEmail: 1, ConflictInvalidEmail: 1, ConflictNoCredentials: 1},
+		PasswordFormats: map[string]*FormatCount{"bcrypt": {Imported: 2}}}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("tally\n got %+v\nwant %+v", c, want)
+	}
+}
+
+// Kratos re-hashes an imported hash its hasher does not use at the first
+// sign-in; validate takes that for the imported password.
+func TestRehashed(t *testing.T) {
+	bcrypt := "$2a$12$" + strings.Repeat("a", 53)
+	argon := "$argon2id$v=19$m=65536,t=1,p=2$c29tZXNhbHQ$" + strings.Repeat("QUJD", 10) + "QUI"
+	pbkdf2 := "$pbkdf2-sha256$i=1000,l=32$c2VhJA$" + strings.Repeat("QUJD", 10) + "QUI"
+	for _, c := range []struct {
+		imported, current string
+		want              bool
+	}{
+		{pbkdf2, bcrypt, true},
+		{"$sha512-crypt$salt$" + strings.Repeat("a", 86), bcrypt, true},
+		{pbkdf2, argon, true},
+		{pbkdf2, pbkdf2, false},
+		{hash("2y"), bcrypt, false}, // Kratos' bcrypt hasher keeps any bcrypt hash: a new one is a new password
+		{argon, bcrypt, true},
+		{pbkdf2, "$2a$12$short", false},
+		{"", bcrypt, false},
+	} {
+		if got := Rehashed(c.imported, c.current); got != c.want {
+			t.Errorf("Rehashed(%q, %q) = %v", c.imported, c.current, got)
+		}
 	}
 }

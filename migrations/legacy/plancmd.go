@@ -105,7 +105,7 @@ func (m *Migrator) Plan(ctx context.Context) (*Report, error) {
 			}
 		}
 		r.Users = append(r.Users, UserPlan{LegacyID: id.LegacyID, Email: id.Email, Action: action, Role: id.Role,
-			State: state(id.Active), Verified: id.Verified, Password: id.Password, Social: id.Social})
+			State: state(id.Active), Verified: id.Verified, Password: id.Password, PasswordFormat: id.PasswordFormat, Social: id.Social})
 		for _, l := range id.Merged {
 			r.Users = append(r.Users, UserPlan{LegacyID: l, Email: id.Email, Action: "merge", MergeInto: id.LegacyID})
 		}

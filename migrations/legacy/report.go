@@ -99,7 +99,10 @@ type UserPlan struct {
 	State     string `json:"state,omitempty"`
 	Verified  bool   `json:"verified,omitempty"`
 	Password  string `json:"password,omitempty"`
-	Social    []Link `json:"social,omitempty"`
+	// PasswordFormat names the legacy hash's format (HashFormat); never
+	// any part of the hash.
+	PasswordFormat string `json:"password_format,omitempty"`
+	Social         []Link `json:"social,omitempty"`
 }
 
 func newReport(command string) *Report {
@@ -197,8 +200,11 @@ func (r *Report) WriteSummary(w io.Writer) {
 	}
 	if c := r.Plan; c != nil {
 		p("plan: %d identities (%d users merged into them as duplicates, %d users not imported)", c.Identities, c.MergedUsers, c.SkippedUsers)
-		p("  passwords imported as is: %d; social sign-in only: %d; recovery required (no usable password): %d; social links: %d",
-			c.PasswordsImported, c.SocialOnly, c.RecoveryRequired, c.SocialLinks)
+		p("  passwords imported: %d (%d of them translated into a form Kratos verifies); social sign-in only: %d; recovery required (no usable password): %d; social links: %d",
+			c.PasswordsImported, c.PasswordsTranslated, c.SocialOnly, c.RecoveryRequired, c.SocialLinks)
+		for _, line := range formatLines(c.PasswordFormats) {
+			p("    %s", line)
+		}
 		p("  roles: %d student, %d instructor, %d admin; %d inactive; %d unverified",
 			c.Roles[RoleStudent], c.Roles[RoleInstructor], c.Roles[RoleAdmin], c.Inactive, c.Unverified)
 	}
@@ -252,6 +258,38 @@ func (r *Report) WriteSummary(w io.Writer) {
 	for _, w := range r.Warnings {
 		p("warning: %s", w)
 	}
+}
+
+// formatLines describe the password hash formats, most frequent first.
+func formatLines(m map[string]*FormatCount) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(a, b int) bool {
+		na, nb := m[names[a]].Imported+m[names[a]].Recovery, m[names[b]].Imported+m[names[b]].Recovery
+		if na != nb {
+			return na > nb
+		}
+		return names[a] < names[b]
+	})
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		f := m[n]
+		var what []string
+		if f.Imported > 0 {
+			how := "imported as is"
+			if f.Translated {
+				how = "imported translated"
+			}
+			what = append(what, fmt.Sprintf("%d %s", f.Imported, how))
+		}
+		if f.Recovery > 0 {
+			what = append(what, fmt.Sprintf("%d to forced recovery", f.Recovery))
+		}
+		out = append(out, fmt.Sprintf("%s: %s", n, strings.Join(what, ", ")))
+	}
+	return out
 }
 
 func formatCounts(m map[string]int64) string {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -27,6 +28,10 @@ type ValidateResult struct {
 	Expected    int `json:"expected_identities"`
 	Correct     int `json:"correct_identities"`
 	NotMigrated int `json:"not_migrated_as_reported"`
+	// Rehashed counts correct identities whose imported hash Kratos has
+	// since replaced with one of its own algorithm, as it does at the
+	// first sign-in with a hash its hasher does not use (see Rehashed).
+	Rehashed int `json:"rehashed_at_sign_in"`
 	// KratosIdentities is how many identities Kratos holds in all.
 	KratosIdentities int              `json:"kratos_identities"`
 	EventsExpected   int64            `json:"events_expected"`
@@ -58,6 +63,9 @@ func (v *ValidateResult) problem(format string, args ...any) {
 func (v *ValidateResult) writeSummary(p func(string, ...any)) {
 	p("validate: %d of %d identities correct; %d not migrated as reported; Kratos holds %d identities (listed in %.1fs)",
 		v.Correct, v.Expected, v.NotMigrated, v.KratosIdentities, v.ListSeconds)
+	if v.Rehashed > 0 {
+		p("  %d imported password hashes re-hashed by Kratos at the user's first sign-in", v.Rehashed)
+	}
 	p("  login attempts in the auth event log: %d of %d", v.EventsFound, v.EventsExpected)
 	if s := v.SignIns; s != nil {
 		p("  sign-ins with known passwords: %d of %d succeeded (%.1fs)", s.Succeeded, s.Tried, s.Seconds)
@@ -183,7 +191,8 @@ func (m *Migrator) Validate(ctx context.Context) (*Report, error) {
 			v.problem("%s (%s): %d identities in Kratos, want exactly 1", id.LegacyID, id.Email, len(found))
 			continue
 		}
-		if problems := checkIdentity(id, &found[0], withoutLinks[id.LegacyID]); len(problems) > 0 {
+		problems, rehashed := checkIdentity(id, &found[0], withoutLinks[id.LegacyID])
+		if len(problems) > 0 {
 			for _, pr := range problems {
 				v.problem("%s (%s): %s", id.LegacyID, id.Email, pr)
 			}
@@ -198,6 +207,9 @@ func (m *Migrator) Validate(ctx context.Context) (*Report, error) {
 		}
 		if ok {
 			v.Correct++
+			if rehashed {
+				v.Rehashed++
+			}
 		}
 	}
 	for _, l := range plan.Skipped {
@@ -259,9 +271,29 @@ func (m *Migrator) Validate(ctx context.Context) (*Report, error) {
 	return r, nil
 }
 
-// checkIdentity compares a Kratos identity with the planned one.
-func checkIdentity(id *Identity, k *KratosIdentity, withoutLinks map[string]bool) []string {
-	var out []string
+// Rehashed reports whether Kratos replaced the imported hash with one of
+// its own: at a successful password sign-in Kratos v1.3.1 re-hashes the
+// password with its configured hasher whenever that hasher does not
+// understand the stored hash (selfservice/strategy/password/login.go), and
+// its hashers write bcrypt ($2a$) and Argon2id.
+func Rehashed(imported, current string) bool {
+	switch {
+	case imported == "" || current == imported:
+		return false
+	case bcryptHash.MatchString(current) && strings.HasPrefix(current, "$2a$"):
+		return !kratosBcrypt.MatchString(imported)
+	case strings.HasPrefix(current, "$argon2id$") && InspectHash(current).Kind == HashImportable:
+		return !strings.HasPrefix(imported, "$argon2id$")
+	}
+	return false
+}
+
+// kratosBcrypt is what Kratos' bcrypt hasher understands (IsBcryptHash).
+var kratosBcrypt = regexp.MustCompile(`^\$2[abzy]?\$`)
+
+// checkIdentity compares a Kratos identity with the planned one; rehashed
+// says its password hash is Kratos' re-hash of the imported one.
+func checkIdentity(id *Identity, k *KratosIdentity, withoutLinks map[string]bool) (out []string, rehashed bool) {
 	if k.Traits.Email != id.Email {
 		out = append(out, fmt.Sprintf("traits.email %q, want %q", k.Traits.Email, id.Email))
 	}
@@ -285,10 +317,13 @@ func checkIdentity(id *Identity, k *KratosIdentity, withoutLinks map[string]bool
 		out = append(out, fmt.Sprintf("address verified %v, want %v", k.Verified(id.Email), id.Verified))
 	}
 	if got := k.PasswordHash(); got != id.PasswordHash {
-		if id.PasswordHash == "" {
+		switch {
+		case id.PasswordHash == "":
 			out = append(out, "has a password, want none")
-		} else {
-			out = append(out, "password hash differs from the legacy one")
+		case Rehashed(id.PasswordHash, got):
+			rehashed = true
+		default:
+			out = append(out, "password hash differs from the imported one")
 		}
 	}
 	var want []string
@@ -310,7 +345,7 @@ func checkIdentity(id *Identity, k *KratosIdentity, withoutLinks map[string]bool
 	if !reflect.DeepEqual(wantMeta, gotMeta) {
 		out = append(out, fmt.Sprintf("metadata_admin %s, want %s", k.MetadataAdmin, b))
 	}
-	return out
+	return out, rehashed
 }
 
 func deref(s *string) any {

@@ -32,14 +32,18 @@ usage: migrate-legacy <command> [flags]
 
 commands:
   plan      Dry run. Reads the legacy database (and, when given, the platform's
-            mapping and Kratos' identities) and reports counts, every conflict
-            and what would become of each user. Writes nothing. On an empty
-            legacy database it says so and exits 0.
+            mapping and Kratos' identities) and reports counts (password
+            hashes by format too), every conflict and what would become of
+            each user. Writes nothing. On an empty legacy database it says
+            so and exits 0.
   backup    Writes the legacy tables and all current Kratos identities to a
             file (-backup), restorable with restore; run requires one.
   run       Migrates: users become Kratos identities through the batch import
-            (password hashes as is, verified and active state, role,
-            social links), login attempts become auth events at their
+            (password hashes Kratos verifies: bcrypt, Argon2, PBKDF2, scrypt,
+            crypt, LDAP SSHA and the like, as they are or translated from
+            Django's, passlib's and LDAP's layouts; any other hash means
+            forced recovery; verified and active state, role, social
+            links), login attempts become auth events at their
             original times, platform rows move from legacy ids to identity
             ids. Idempotent (a second run changes nothing) and resumable
             after a crash (checkpoint per batch). Sessions are counted, not

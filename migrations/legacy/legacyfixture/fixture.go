@@ -1,7 +1,9 @@
 // Package legacyfixture builds legacy auth databases for tests and
 // benchmarks: the legacy schema filled with users whose passwords are
-// known (bcrypt at a low cost, with $2a$, $2b$ and $2y$ prefixes), and,
-// on request, every awkward case the migration must handle: social-only
+// known (bcrypt at a low cost, with $2a$, $2b$ and $2y$ prefixes, and on
+// request a share of the other formats in HashVectors), and, on request,
+// a user for every hash format of HashVectors and UnsupportedHashVectors,
+// and every awkward case the migration must handle: social-only
 // users, duplicates by case and spaces, invalid emails, users with no way
 // to sign in, hashes Kratos cannot verify, unknown roles, unverified and
 // inactive users, several roles, a social link claimed twice, an unknown
@@ -45,8 +47,35 @@ type Spec struct {
 	// AttemptsPerUser and SessionsPerUser for ordinary users.
 	AttemptsPerUser int
 	SessionsPerUser int
+	// HashFormats adds a user for every vector of HashVectors (the
+	// vector's Name is the user's name and email local part; they sign in
+	// with its Password) and of UnsupportedHashVectors (forced recovery:
+	// their passwords are in Refused).
+	HashFormats bool
+	// OtherFormats is the percentage of ordinary users with a password
+	// whose hash is one of HashVectors (in turn, with that vector's
+	// password) instead of bcrypt.
+	OtherFormats int
 	// Seed makes the fixture reproducible.
 	Seed uint64
+}
+
+// HashVector is a password hash in a legacy format, made by an independent
+// implementation (vectors.go, written by
+// migrations/legacy/testdata/hashvectors.py).
+type HashVector struct {
+	// Name is a short name; the user of Spec.HashFormats has the email
+	// Name@Domain.
+	Name string
+	// Format is the label the migration should give it (legacy.HashFormat).
+	Format   string
+	Password string
+	// Legacy is the hash as the legacy system stores it; Kratos the form
+	// Kratos verifies ("" when there is none).
+	Legacy string
+	Kratos string
+	// Tool says what made it.
+	Tool string
 }
 
 // Fixture is what was generated.
@@ -167,6 +196,7 @@ type user struct {
 	socialAt                  []time.Time
 	password                  string
 	sessions, attempts        int
+	refused                   bool // the password must not sign in (an unsupported hash)
 }
 
 // Generate creates the legacy schema in the (empty) database at dsn and
@@ -242,6 +272,25 @@ func Generate(ctx context.Context, dsn string, spec Spec) (*Fixture, error) {
 		mk(EdgeTakenEmail, "wes@"+d, "Wes-legacy-pass-18", true, true)
 		mk(EdgeTakenLink, "xan@"+d, "Xan-legacy-pass-19", true, true)
 	}
+	if spec.HashFormats {
+		for _, v := range HashVectors {
+			u := &user{id: newID(), email: v.Name + "@" + d, password: v.Password, hash: v.Legacy, verified: true, active: true,
+				name: "Format " + v.Name, hasName: true, roles: []*string{str("student")}, sessions: 1, attempts: 1}
+			u.created = at()
+			u.updated = u.created
+			fx.IDs[v.Name] = u.id
+			users = append(users, u)
+		}
+		for _, v := range UnsupportedHashVectors {
+			u := &user{id: newID(), email: v.Name + "@" + d, password: v.Password, hash: v.Legacy, verified: true, active: true,
+				name: "Format " + v.Name, hasName: true, sessions: 1, attempts: 1, refused: true}
+			u.created = at()
+			u.updated = u.created
+			fx.IDs[v.Name] = u.id
+			users = append(users, u)
+		}
+	}
+	others := 0
 	pool := spec.HashPool
 	for i := 1; i <= spec.Users; i++ {
 		u := &user{id: newID(), email: fmt.Sprintf("user-%06d@%s", i, d), verified: rng.IntN(10) != 0, active: rng.IntN(20) != 0,
@@ -268,6 +317,11 @@ func Generate(ctx context.Context, dsn string, spec Spec) (*Fixture, error) {
 				u.password = ""
 			}
 		}
+		if u.password != "" && spec.OtherFormats > 0 && rng.IntN(100) < spec.OtherFormats {
+			v := HashVectors[others%len(HashVectors)]
+			others++
+			u.password, u.hash = v.Password, v.Legacy
+		}
 		fx.IDs[u.email] = u.id
 		users = append(users, u)
 	}
@@ -280,7 +334,7 @@ func Generate(ctx context.Context, dsn string, spec Spec) (*Fixture, error) {
 			continue
 		}
 		switch {
-		case u.id == fx.IDs[EdgeDupSecondary] || !u.active:
+		case u.id == fx.IDs[EdgeDupSecondary] || !u.active || u.refused:
 			fx.Refused[email] = u.password
 		default:
 			fx.Passwords[email] = u.password
