@@ -18,7 +18,10 @@ import (
 // BenchmarkLegacyMigration migrates a legacy database of 100,000 users
 // (MIGRATE_LEGACY_BENCH_USERS changes the number) on the real stack with
 // the real command, in Kratos batches of 1,000: backup, run, validate
-// (with 200 sign-ins through the edge), rollback. It reports users per
+// (with 200 sign-ins through the edge), rollback. Password hashes are
+// mostly bcrypt; a tenth of the users with a password have one of the
+// other formats of legacyfixture.HashVectors (Django, passlib, crypt,
+// LDAP, Kratos' own forms), and every vector has a user of its own. It reports users per
 // second of the run's identity phase and of the whole run, and each
 // command's seconds. `make bench` runs it once (-benchtime 1x); the goal
 // is the whole run in under 10 minutes on 2 cores.
@@ -32,7 +35,8 @@ func BenchmarkLegacyMigration(b *testing.B) {
 		users = n
 	}
 	start := time.Now()
-	e := newEnv(b, lf.Spec{Users: users, EdgeCases: true, HashPool: 256, AttemptsPerUser: 3, SessionsPerUser: 1, Seed: 42})
+	e := newEnv(b, lf.Spec{Users: users, EdgeCases: true, HashFormats: true, OtherFormats: 10, HashPool: 256,
+		AttemptsPerUser: 3, SessionsPerUser: 1, Seed: 42})
 	conn := db(b)
 	// A tenth of the learners already have tutor rows under legacy ids.
 	var ids []string
@@ -90,6 +94,8 @@ func BenchmarkLegacyMigration(b *testing.B) {
 		b.Logf("run: %d identities in %d batches, %.0f users/s (identity phase), %.1fs in all (events %v, rows %v)",
 			num(run.report, "run.identities_created"), num(run.report, "run.batches"), perSec, secs(run),
 			num(run.report, "run.events_copied"), get(run.report, "run.platform_rows_rewritten"))
+		b.Logf("passwords imported: %d, %d of them translated; %d formats",
+			num(run.report, "plan.passwords_imported"), num(run.report, "plan.passwords_translated"), len(get(run.report, "plan.password_formats").(map[string]any)))
 		b.Logf("validate %.1fs (Kratos listed in %.1fs, %d sign-ins in %.1fs); backup %.1fs; rollback %.1fs",
 			secs(validate), get(validate.report, "validate.kratos_list_seconds"), num(validate.report, "validate.sign_ins.succeeded"),
 			get(validate.report, "validate.sign_ins.seconds"), secs(backup), secs(rollback))

@@ -6,7 +6,9 @@
 // that Kratos knows under the provider ids the legacy data uses.
 //
 // The tests share one Kratos and one platform database, so they run one
-// after another, and each ends with a rollback.
+// after another, and each ends with a rollback. They sign in as many users
+// from one address, right and wrong: the edge runs with the platform's
+// identity policy but a looser per-address throttle (migrationPolicy).
 package migration
 
 import (
@@ -30,6 +32,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/learnplatform/platform/e2e/internal/e2etest"
 	"github.com/learnplatform/platform/e2e/internal/oidcprovider"
@@ -52,7 +55,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "migration: starting the OpenID Connect provider:", err)
 		os.Exit(1)
 	}
+	policy, err := migrationPolicy()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "migration: identity policy:", err)
+		os.Exit(1)
+	}
 	e2etest.MainWith(m, func(o *stack.Options) {
+		o.IdentityPolicy = policy
 		var callbacks []string
 		for id, mapper := range map[string]string{"google": "google.jsonnet", "github": "github.jsonnet"} {
 			o.OIDCProviders = append(o.OIDCProviders, stack.OIDCProvider{
@@ -64,6 +73,41 @@ func TestMain(m *testing.M) {
 		}
 		idp.SetRedirectURIs(callbacks...)
 	})
+}
+
+// migrationPolicy writes ory-config/identity.yml with a per-address
+// throttle of 10,000 failures: the tests refuse wrong passwords for dozens
+// of migrated users from 127.0.0.1, which the platform's 50 would block.
+func migrationPolicy() (string, error) {
+	root, err := stack.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(filepath.Join(root, "ory-config", "identity.yml"))
+	if err != nil {
+		return "", err
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return "", err
+	}
+	lockout, _ := doc["lockout"].(map[string]any)
+	throttle, _ := lockout["ip_throttle"].(map[string]any)
+	if throttle == nil {
+		return "", errors.New("ory-config/identity.yml has no lockout.ip_throttle")
+	}
+	throttle["max_failures"] = 10000
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "migration-policy-")
+	if err != nil {
+		return "", err
+	}
+	os.Chmod(dir, 0o755)
+	path := filepath.Join(dir, "identity.yml")
+	return path, os.WriteFile(path, out, 0o644)
 }
 
 func randomHex(n int) string {
