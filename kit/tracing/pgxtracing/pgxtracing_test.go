@@ -58,7 +58,7 @@ func TestSpansOnlyUnderATrace(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, a := range update.Attributes() {
-		attrs[string(a.Key)] = a.Value.Emit()
+		attrs[string(a.Key)] = a.Value.String()
 	}
 	if attrs[attrSystem] != "postgresql" || attrs[attrQuery] != "UPDATE t SET a = $1" || attrs[attrRows] != "3" {
 		t.Errorf("update attributes %v", attrs)

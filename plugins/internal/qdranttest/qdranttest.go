@@ -193,6 +193,7 @@ func (p points) Upsert(_ context.Context, r *qdrant.UpsertPoints) (*qdrant.Point
 				params := c.dense[name]
 				data := v.GetDense().GetData()
 				if data == nil {
+					//lint:ignore SA1019 older clients still send the deprecated field, and Qdrant accepts it
 					data = v.GetData()
 				}
 				if params == nil {
