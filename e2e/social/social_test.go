@@ -305,7 +305,7 @@ func TestLinkAndUnlinkInSettings(t *testing.T) {
 	e2etest.NewClient(t).Register(email, e2etest.StrongPassword, "Link Er")
 	c := e2etest.NewClient(t)
 	at, page := c.Follow(c.Base+"login", "")
-	at, _ = c.FollowFrom(at, c.SubmitLoginForm(page, email, e2etest.StrongPassword, false))
+	c.FollowFrom(at, c.SubmitLoginForm(page, email, e2etest.StrongPassword, false))
 	userID := whoami(t, c)
 
 	at, page = c.Follow(c.Base+"settings", "")
