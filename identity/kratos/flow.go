@@ -228,3 +228,14 @@ func (f *Flow) HasMessage(id int64) bool {
 	}
 	return false
 }
+
+// IdentityID is the id of the identity a settings flow belongs to, or "".
+func (f *Flow) IdentityID() string {
+	var id struct {
+		ID string `json:"id"`
+	}
+	if raw, ok := f.fields["identity"]; ok && json.Unmarshal(raw, &id) == nil {
+		return id.ID
+	}
+	return ""
+}
