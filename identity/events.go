@@ -23,6 +23,15 @@ const (
 	EventSocialUnlinked        = "social.unlinked"
 	EventRoleChanged           = "role.changed"
 	EventIPThrottled           = "ip.throttled"
+	// EventStateChanged: an admin (or the CLI) activated or deactivated the
+	// identity.
+	EventStateChanged = "state.changed"
+	// EventSessionsRevoked: an admin (or the CLI) ended every session of
+	// the identity and voided its tokens.
+	EventSessionsRevoked = "sessions.revoked"
+	// EventSignOutEverywhere: the user signed out everywhere from the
+	// account page.
+	EventSignOutEverywhere = "signout.everywhere"
 )
 
 // EventTypes lists every type, for validating filters.
@@ -30,7 +39,7 @@ var EventTypes = []string{
 	EventRegistration, EventLoginSucceeded, EventLoginFailed, EventLockout, EventUnlock, EventLogout,
 	EventVerificationSent, EventVerificationCompleted, EventRecoveryRequested, EventRecoveryCompleted,
 	EventPasswordChanged, EventProfileChanged, EventSocialLinked, EventSocialUnlinked, EventRoleChanged,
-	EventIPThrottled,
+	EventIPThrottled, EventStateChanged, EventSessionsRevoked, EventSignOutEverywhere,
 }
 
 // Event is one row of the auth event log. Detail holds only what is safe
