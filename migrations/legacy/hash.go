@@ -94,6 +94,7 @@ const (
 	whyCost     = "its cost parameters are far above any setting in use (every sign-in attempt would cost Kratos that much)"
 	whyNoSalt   = "it has no salt where the format requires one"
 	whyNoPwd    = "its salting format does not contain {PASSWORD} (every password would verify)"
+	whyUnknown  = "no format Kratos verifies, or that translates into one, looks like this"
 )
 
 func importable(format, h, kratos string) HashInfo {
@@ -172,7 +173,7 @@ func InspectHash(h string) HashInfo {
 		}
 		return unsupported("hex digits of no known digest length", why)
 	}
-	return unsupported("no known hash format (possibly a plaintext password)", "Kratos cannot verify it")
+	return unsupported("no known hash format (possibly a plaintext password)", whyUnknown)
 }
 
 // inspectModular handles "$id$..." hashes.
@@ -244,7 +245,7 @@ func inspectModular(h string) HashInfo {
 	if cryptLike.MatchString(h) {
 		return unsupported("another modular crypt format", "Kratos cannot verify it and it has no lossless translation")
 	}
-	return unsupported("no known hash format (possibly a plaintext password)", "Kratos cannot verify it")
+	return unsupported("no known hash format (possibly a plaintext password)", whyUnknown)
 }
 
 // inspectCrypt checks glibc's MD5-crypt ($1$) and SHA-crypt ($5$, $6$)
@@ -687,7 +688,7 @@ func inspectLDAP(scheme, h, rest string) HashInfo {
 		case desCrypt.MatchString(rest):
 			in = unsupported("DES crypt", "Kratos cannot verify DES crypt and it has no lossless translation")
 		default:
-			in = unsupported("no known hash format (possibly a plaintext password)", "Kratos cannot verify it")
+			in = unsupported("no known hash format (possibly a plaintext password)", whyUnknown)
 		}
 		in.Format = "LDAP {CRYPT} with " + in.Format
 		in.Translated = in.Kind == HashImportable
@@ -805,5 +806,5 @@ func inspectDjango(h string) HashInfo {
 	case "crypt":
 		return unsupported("Django DES crypt (crypt$)", "Kratos cannot verify DES crypt and it has no lossless translation")
 	}
-	return unsupported("no known hash format (possibly a plaintext password)", "Kratos cannot verify it")
+	return unsupported("no known hash format (possibly a plaintext password)", whyUnknown)
 }

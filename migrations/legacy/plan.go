@@ -320,8 +320,7 @@ func BuildPlan(ds *Dataset, opts PlanOptions) *Plan {
 		case HashUnsupported:
 			id.Password, id.PasswordFormat = PasswordRecovery, h.Format
 			add(ConflictUnsupportedHash, []string{prim.ID}, id.Email,
-				fmt.Sprintf("the password hash is %s: %s; Kratos cannot verify it, as is or translated (the hash itself is never reported)",
-					h.Format, h.Reason),
+				fmt.Sprintf("the password hash is %s: %s (the hash itself is never reported)", h.Format, h.Reason),
 				"imported without a password: the user sets a new one through account recovery by email (forced recovery; "+
 					"Kratos' password migration hook is not used); social links, if any, keep working")
 		default:
