@@ -29,10 +29,10 @@ import (
 	"github.com/learnplatform/platform/plugins"
 	"github.com/learnplatform/platform/plugins/host"
 	"github.com/learnplatform/platform/tutor"
-	"github.com/learnplatform/platform/tutor/agent"
 	"github.com/learnplatform/platform/tutor/api"
 	"github.com/learnplatform/platform/tutor/chatkit"
 	"github.com/learnplatform/platform/tutor/content"
+	"github.com/learnplatform/platform/tutor/pipeline"
 	"github.com/learnplatform/platform/tutor/pluginhost"
 	"github.com/learnplatform/platform/tutor/postgres"
 	"github.com/learnplatform/platform/tutor/web"
@@ -275,21 +275,6 @@ func run(ctx context.Context, cfg tutor.Config, specs []host.Spec, logger *slog.
 		}
 	}
 
-	// Retrieval: the retriever plugins when any is declared, else the
-	// tutor's own lesson store (PostgreSQL full-text search).
-	var retriever tutor.Retriever = db
-	var guard tutor.Guard
-	if plugs != nil {
-		if len(plugs.Retrievers()) > 0 {
-			retriever = pluginhost.Retriever{Host: plugs, Logger: logger}
-		}
-		if len(plugs.Guardrails()) > 0 {
-			guard = pluginhost.Guard{Host: plugs, Logger: logger}
-		}
-	}
-	if _, own := retriever.(*postgres.DB); own {
-		logger.Info("course search: the tutor's own lesson store (no retriever plugin declared)")
-	}
 	// Revoked tokens (sign-out, deactivation, role change...) are refused
 	// from the first request: the list is loaded before the tutor serves,
 	// then kept current by PostgreSQL notifications.
@@ -317,37 +302,15 @@ func run(ctx context.Context, cfg tutor.Config, specs []host.Spec, logger *slog.
 	// keys keep the tutor serving through a Hydra outage.
 	srv.AddCheck(server.Check{Name: "hydra", Probe: tokens.Ready})
 
-	var responder tutor.Responder
-	if cfg.Model.Configured() {
-		responder = agent.NewModel(agent.ModelConfig{
-			BaseURL: cfg.Model.BaseURL.String(), APIKey: cfg.Model.APIKey, Name: cfg.Model.Name,
-			FirstTokenTimeout: cfg.Model.FirstTokenTimeout, Timeout: cfg.Model.Timeout,
-			MaxOutputTokens: cfg.Model.MaxOutputTokens, Retriever: retriever, Guard: guard,
-			// The request id and, when tracing, the traceparent go with each call.
-			HTTPClient: &http.Client{Transport: server.RequestIDTransport{}},
-		})
-		logger.Info("answering with a language model", "base_url", cfg.Model.BaseURL.String(), "model", cfg.Model.Name)
-	} else {
-		responder = agent.Material{Retriever: retriever, Guard: guard}
-		logger.Warn("no model configured (model.base_url, model.name): course-material mode, answers quote the course material")
-	}
-
-	lessonURL := func(course, lesson, anchor string) string {
-		u := "courses/" + course + "/" + lesson
-		if anchor != "" {
-			u += "#" + anchor
-		}
-		if cfg.PublicURL.IsZero() {
-			return "/" + u
-		}
-		return strings.TrimSuffix(cfg.PublicURL.String(), "/") + "/" + u
-	}
-	ck := chatkit.New(chatkit.Config{
-		Threads: db, Courses: db, Reports: db, Responder: responder, Guard: guard,
-		DailyMessages: cfg.Limits.DailyMessages, MaxMessageBytes: cfg.Limits.MaxMessageBytes, MaxPageSize: cfg.Limits.MaxPageSize,
-		LessonURL: lessonURL, AnswerTimeout: cfg.Model.Timeout + time.Minute, Logger: logger, Registerer: srv.Registry,
-		MaxAnswersPerUser: cfg.Limits.ConcurrentAnswersPerUser, MaxAnswers: cfg.Limits.ConcurrentAnswers,
-	})
+	// Retrieval (the retriever plugins, else the tutor's own lesson store:
+	// PostgreSQL full-text search), guardrails, the model (or
+	// course-material mode) and the ChatKit handler: built as `tutor eval`
+	// builds them.
+	ck := pipeline.Build(cfg, pipeline.Stores{Threads: db, Courses: db, Reports: db, Search: db}, plugs, pipeline.Options{
+		Logger: logger, Registerer: srv.Registry,
+		// The request id and, when tracing, the traceparent go with each model call.
+		ModelClient: &http.Client{Transport: server.RequestIDTransport{}},
+	}).Handler
 	a := &api.API{Threads: db, Courses: db, Reports: db, Lessons: db, DailyMessages: cfg.Limits.DailyMessages, Logger: logger}
 	srv.Router.Route("/api/v1", func(r chi.Router) {
 		r.With(chatkit.Protect(tokens)).Method(http.MethodPost, "/chatkit", ck)
