@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/kit/tracing"
@@ -46,6 +47,16 @@ type Config struct {
 	// it cannot reach them at <token_issuer>/.well-known/jwks.json, as in
 	// containers (http://hydra:4444/.well-known/jwks.json). Default: there.
 	TokenJWKSURL config.URL `yaml:"token_jwks_url"`
+	// TokenAudience is the audience the admin API accepts: an access token
+	// must name it in aud (default "identity-api"). Clients ask Hydra for
+	// it (audience=identity-api) and must be allowed it
+	// (ory-config/clients.yaml). Tokens for other services, ID tokens and
+	// clients' own tokens are refused.
+	TokenAudience string `yaml:"token_audience"`
+	// Hydra locates Hydra's admin API, where the edge ends a user's OAuth2
+	// login and consent sessions (sign out everywhere, deactivation, the
+	// admin API's session revocation).
+	Hydra Hydra `yaml:"hydra"`
 	// Mail sends the edge's own messages (lockout notices).
 	Mail Mail `yaml:"mail"`
 	// Tracing sends OpenTelemetry traces to an OTLP/HTTP collector; off
@@ -74,6 +85,15 @@ type Kratos struct {
 	AdminURL  config.URL `yaml:"admin_url" required:"true"`
 }
 
+// Hydra locates Hydra's admin API (private to the edge and the consent app).
+type Hydra struct {
+	AdminURL config.URL `yaml:"admin_url" required:"true"`
+}
+
+// DefaultTokenAudience is the audience the edge's admin API accepts by
+// default.
+const DefaultTokenAudience = "identity-api"
+
 // Policy is the operator's identity policy file.
 type Policy struct {
 	PasswordPolicy PasswordPolicy `yaml:"password_policy"`
@@ -82,7 +102,7 @@ type Policy struct {
 
 // DefaultConfig holds the values a file may leave out.
 func DefaultConfig() Config {
-	return Config{Listen: ":4455", LogLevel: "info", MaxBodyBytes: 64 << 10,
+	return Config{Listen: ":4455", LogLevel: "info", MaxBodyBytes: 64 << 10, TokenAudience: DefaultTokenAudience,
 		Mail: Mail{From: "Learning Platform <no-reply@learnplatform.local>"}}
 }
 
@@ -98,6 +118,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		return config.Problem("max_body_bytes", "must be at least 1024, got %d", c.MaxBodyBytes)
+	}
+	if a := c.TokenAudience; strings.TrimSpace(a) == "" || strings.ContainsAny(a, " \t\r\n") {
+		return config.Problem("token_audience", "must be one audience without spaces, like %q: the admin API accepts only access tokens whose aud names it", DefaultTokenAudience)
 	}
 	if u, err := url.Parse(c.Mail.URL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
 		return config.Problem("mail.url", "expected smtp://host:port/ or smtps://host:port/")

@@ -40,8 +40,7 @@ func TestPolicyFileErrorsNameFileAndKey(t *testing.T) {
 // The hook secret guards /hooks/kratos/*: the example's placeholder, or a
 // weak value, stops start-up with one line naming the variable.
 func TestHookSecretPlaceholderRefused(t *testing.T) {
-	src := []byte("public_url: http://127.0.0.1:4455/\npolicy_file: p.yml\ntoken_issuer: http://127.0.0.1:4444/\n" +
-		"kratos: {public_url: http://127.0.0.1:4433/, admin_url: http://127.0.0.1:4434/}\n")
+	src := []byte(minimalConfig)
 	env := map[string]string{"IDENTITY_DATABASE_URL": "postgres://u:p@127.0.0.1:5432/platform", "IDENTITY_SMTP_URL": "smtp://127.0.0.1:1025/"}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	for value, want := range map[string]string{
@@ -61,6 +60,48 @@ func TestHookSecretPlaceholderRefused(t *testing.T) {
 		}
 		if err == nil || !strings.Contains(err.Error(), "key hook_secret: "+want) || strings.Contains(err.Error(), value) {
 			t.Errorf("%q: got %v, want %q without the value", value, err, want)
+		}
+	}
+}
+
+// minimalConfig is a file with every required key (secrets come by env).
+const minimalConfig = "public_url: http://127.0.0.1:4455/\npolicy_file: p.yml\ntoken_issuer: http://127.0.0.1:4444/\n" +
+	"kratos: {public_url: http://127.0.0.1:4433/, admin_url: http://127.0.0.1:4434/}\n" +
+	"hydra: {admin_url: http://127.0.0.1:4445/}\n"
+
+// load reads src with the secrets in the environment.
+func load(src string) (Config, error) {
+	env := map[string]string{"IDENTITY_DATABASE_URL": "postgres://u:p@127.0.0.1:5432/platform", "IDENTITY_SMTP_URL": "smtp://127.0.0.1:1025/",
+		"IDENTITY_HOOK_SECRET": "7f3a9c21e4b5d6087f3a9c21e4b5d608"}
+	c := DefaultConfig()
+	err := config.LoadBytes("identity.yml", []byte(src), &c, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	return c, err
+}
+
+// Issue 14: the edge accepts only access tokens for its own audience
+// (token_audience, default identity-api), and reaches Hydra's admin API to
+// end a user's OAuth2 sessions (hydra.admin_url, required).
+func TestTokenAudienceAndHydra(t *testing.T) {
+	c, err := load(minimalConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TokenAudience != "identity-api" || c.Hydra.AdminURL.String() != "http://127.0.0.1:4445/" {
+		t.Fatalf("audience %q, hydra %q", c.TokenAudience, c.Hydra.AdminURL.String())
+	}
+	if c, err := load(minimalConfig + "token_audience: admin-api\n"); err != nil || c.TokenAudience != "admin-api" {
+		t.Fatalf("%q %v", c.TokenAudience, err)
+	}
+	hydra := "hydra: {admin_url: http://127.0.0.1:4445/}\n"
+	for src, want := range map[string]string{
+		minimalConfig + "token_audience: \"\"\n":                                     "key token_audience: must be one audience",
+		minimalConfig + "token_audience: \"a b\"\n":                                  "key token_audience: must be one audience",
+		strings.Replace(minimalConfig, hydra, "", 1):                                 "key hydra.admin_url: required but not set",
+		strings.Replace(minimalConfig, hydra, "hydra: {admin_url: hydra:4445}\n", 1): "key hydra.admin_url: expected an http:// or https:// URL",
+		strings.Replace(minimalConfig, hydra, "hydra: {adminurl: x}\n", 1):           "key hydra.adminurl: unknown key",
+	} {
+		if _, err := load(src); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want %q", err, want)
 		}
 	}
 }

@@ -282,6 +282,7 @@ func (s *Stack) serviceConfigs() map[string]m {
 			"token_issuer":        s.local(p.HydraPublic),
 			"mail":                m{"url": fmt.Sprintf("smtp://127.0.0.1:%d/", p.MailpitSMTP)},
 			"kratos":              kratos,
+			"hydra":               m{"admin_url": s.local(p.HydraAdmin)},
 		},
 		"consent": {
 			"listen":       fmt.Sprintf("127.0.0.1:%d", p.Consent),

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -16,15 +15,9 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/learnplatform/platform/identity"
-	"github.com/learnplatform/platform/identity/kratos"
 	"github.com/learnplatform/platform/kit/server"
 	"github.com/learnplatform/platform/kit/token"
 )
-
-// RoleAdmin changes roles (Kratos' admin API).
-type RoleAdmin interface {
-	SetRole(ctx context.Context, identityID, role string) (previous string, err error)
-}
 
 // HookSecretHeader carries the shared secret on Kratos' web hook calls.
 const HookSecretHeader = "X-Hook-Secret"
@@ -34,8 +27,10 @@ func (h *Handler) mountAdmin(r chi.Router) {
 		return
 	}
 	r.Route("/admin", func(r chi.Router) {
+		// RequireUser refuses clients' own (client_credentials) tokens: an
+		// admin is a person.
 		r.Use(token.RequireUser(h.opts.Tokens), token.RequireRole(token.RoleAdmin))
-		r.Put("/users/{id}/role", h.setRole)
+		h.mountUsers(r)
 		r.Get("/lockouts", h.listLocks)
 		r.Delete("/lockouts/{identifier}", h.clearLock)
 		r.Get("/auth-events", h.listEvents)
@@ -78,40 +73,11 @@ func validUUID(s string) bool {
 	return true
 }
 
-// setRole: PUT /admin/users/{id}/role {"role": "instructor"}.
-func (h *Handler) setRole(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "id")
-	if !validUUID(id) {
-		badRequest(w, "the user id must be a UUID")
-		return
-	}
-	var body struct {
-		Role string `json:"role"`
-	}
-	if !decodeJSON(w, r, &body) {
-		return
-	}
-	if !slices.Contains(kratos.Roles, body.Role) {
-		badRequest(w, "role must be one of "+strings.Join(kratos.Roles, ", "))
-		return
-	}
-	previous, err := h.opts.Admin.SetRole(r.Context(), id, body.Role)
-	switch {
-	case errors.Is(err, kratos.ErrNotFound):
-		server.WriteError(w, http.StatusNotFound, "not_found", "no user with id "+id)
-		return
-	case err != nil:
-		h.opts.Logger.Error("set role", "error", err)
-		server.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the identity service is unavailable")
-		return
-	}
-	admin, _ := token.UserFrom(r.Context())
-	h.record(r.Context(), identity.Event{Type: identity.EventRoleChanged, IdentityID: id,
-		Detail: map[string]any{"from": previous, "to": body.Role, "by": admin.ID}}, clientOf(r))
-	server.WriteJSON(w, http.StatusOK, map[string]string{"id": id, "role": body.Role, "previous_role": previous})
-}
-
 func (h *Handler) listLocks(w http.ResponseWriter, r *http.Request) {
+	if h.opts.Lockouts == nil { // lockout off: nothing is ever locked
+		server.WriteJSON(w, http.StatusOK, map[string]any{"lockouts": []identity.Lock{}})
+		return
+	}
 	locks, err := h.opts.Lockouts.Locked(r.Context(), h.now())
 	if err != nil {
 		h.opts.Logger.Error("list locks", "error", err)
@@ -129,6 +95,10 @@ func (h *Handler) clearLock(w http.ResponseWriter, r *http.Request) {
 	ident := identity.NormalizeIdentifier(raw)
 	if err != nil || !identity.PlausibleIdentifier(ident) {
 		badRequest(w, "the identifier must be an email address")
+		return
+	}
+	if h.opts.Lockouts == nil {
+		server.WriteError(w, http.StatusNotFound, "not_found", "no lockout for "+ident)
 		return
 	}
 	cleared, err := h.opts.Lockouts.Clear(r.Context(), ident)
@@ -242,9 +212,11 @@ func (h *Handler) kratosHook(w http.ResponseWriter, r *http.Request) {
 		e.Type = identity.EventRecoveryCompleted
 		// Proving control of the mailbox ends a lockout (the owner was told
 		// by mail how to get back in).
-		if cleared, err := h.opts.Lockouts.Clear(r.Context(), e.Email); err == nil && cleared {
-			h.record(r.Context(), identity.Event{Type: identity.EventUnlock, IdentityID: e.IdentityID, Email: e.Email,
-				Detail: map[string]any{"reason": "recovery"}}, client{IP: firstAddr(b.IP), UserAgent: b.UserAgent})
+		if h.opts.Lockouts != nil {
+			if cleared, err := h.opts.Lockouts.Clear(r.Context(), e.Email); err == nil && cleared {
+				h.record(r.Context(), identity.Event{Type: identity.EventUnlock, IdentityID: e.IdentityID, Email: e.Email,
+					Detail: map[string]any{"reason": "recovery"}}, client{IP: firstAddr(b.IP), UserAgent: b.UserAgent})
+			}
 		}
 	case "settings-password":
 		e.Type = identity.EventPasswordChanged
@@ -262,6 +234,20 @@ func (h *Handler) kratosHook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.record(r.Context(), e, client{IP: firstAddr(b.IP), UserAgent: b.UserAgent})
+	if e.Type == identity.EventRecoveryCompleted && e.IdentityID != "" {
+		// Whoever made the account's tokens (someone who knew the old
+		// password, say) loses them: every token issued so far is void.
+		// Kratos calls this hook asynchronously and ignores the answer, so
+		// a failed write is retried here.
+		id := e.IdentityID
+		err := h.revokeEventually(r.Context(), identity.ReasonRecovered, func(ctx context.Context) error {
+			return h.revoker.RevokeSubject(ctx, id, "", identity.ReasonRecovered)
+		}, "user", id)
+		if err != nil {
+			server.WriteError(w, http.StatusServiceUnavailable, "unavailable", "the recovery was recorded but the account's tokens are not revoked yet; retrying")
+			return
+		}
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

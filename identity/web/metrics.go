@@ -8,6 +8,9 @@ type metrics struct {
 	lockouts prometheus.Counter
 	throttle prometheus.Counter
 	policy   *prometheus.CounterVec // refused new passwords, by rule
+	// revocations are token revocation records written or not, by reason
+	// and outcome.
+	revocations *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -25,9 +28,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		policy: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "identity_password_policy_refusals_total", Help: "New passwords refused by the policy, by unmet rule.",
 		}, []string{"rule"}),
+		revocations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "identity_token_revocations_total",
+			Help: "Token revocation records the edge wrote (outcome written) or failed to write (failed), by reason; a failed one after something already done is retried in the background (retry_written, abandoned).",
+		}, []string{"reason", "outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.signIns, m.lockouts, m.throttle, m.policy)
+		reg.MustRegister(m.signIns, m.lockouts, m.throttle, m.policy, m.revocations)
 	}
 	return m
 }

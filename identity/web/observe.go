@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/identity/kratos"
+	"github.com/learnplatform/platform/kit/server"
 )
 
 // exchange is what the proxy learns about one request on its way to Kratos,
@@ -26,8 +28,9 @@ type exchange struct {
 	remember *bool
 	// login is set for password sign-ins, which count towards lockout.
 	login *loginAttempt
-	// logout is set for sign-outs; session is who is signing out.
-	logout  bool
+	// logout is set for sign-outs.
+	logout bool
+	// session is who signs out, or who changes their password.
 	session *kratos.Session
 }
 
@@ -154,11 +157,15 @@ func (h *Handler) observe(res *http.Response) error {
 		applyRemember(res, ex)
 		h.afterLogin(ctx, res, ex)
 	case ex.kind == kratos.Settings:
-		h.passwordChanged(res, ex)
+		h.afterSettings(ctx, res, ex)
 	case ex.logout:
-		if ex.session != nil && res.StatusCode < 400 {
-			h.record(ctx, identity.Event{Type: identity.EventLogout, IdentityID: ex.session.IdentityID,
-				Email: identity.NormalizeIdentifier(ex.session.Email), Detail: map[string]any{"session_id": ex.session.ID}}, ex.client)
+		if ex.session != nil && signedOut(res) {
+			s := ex.session
+			h.record(ctx, identity.Event{Type: identity.EventLogout, IdentityID: s.IdentityID,
+				Email: identity.NormalizeIdentifier(s.Email), Detail: map[string]any{"session_id": s.ID}}, ex.client)
+			_ = h.revokeEventually(ctx, identity.ReasonSignOut, func(ctx context.Context) error {
+				return h.revoker.RevokeSession(ctx, s.ID, identity.ReasonSignOut)
+			}, "user", s.IdentityID, "session", s.ID)
 		}
 	case ex.kind == kratos.Verification || ex.kind == kratos.Recovery:
 		email, _ := ex.sub.values["email"].(string)
@@ -173,6 +180,94 @@ func (h *Handler) observe(res *http.Response) error {
 	}
 	return nil
 }
+
+// signedOut reports whether Kratos ended the session: a native app's
+// sign-out answers 204, a browser's clears the session cookie (a failed one
+// is sent to the error page with the cookie in place).
+func signedOut(res *http.Response) bool {
+	if res.StatusCode == http.StatusNoContent {
+		return true
+	}
+	if res.StatusCode >= 400 {
+		return false
+	}
+	for _, c := range res.Cookies() {
+		if c.Name == SessionCookie && (c.MaxAge < 0 || !c.Expires.IsZero() && c.Expires.Before(time.Now())) {
+			return true
+		}
+	}
+	return false
+}
+
+// afterSettings follows a settings post: once a new password is saved, the
+// tokens of the identity's other sessions are voided (Kratos' own
+// revoke_active_sessions hook ends those sessions), and a browser that had
+// to change its password goes on to where its sign-in was headed.
+func (h *Handler) afterSettings(ctx context.Context, res *http.Response, ex *exchange) {
+	if ex.sub.method != "password" {
+		return
+	}
+	saved, identityID := h.passwordSaved(ctx, res)
+	if !saved {
+		return
+	}
+	keep := ""
+	if ex.session != nil {
+		identityID, keep = ex.session.IdentityID, ex.session.ID
+	}
+	if identityID == "" {
+		h.opts.Logger.Error("password changed by an unknown identity: no tokens revoked", "request_id", server.RequestID(ctx))
+	} else {
+		// Without the changer's session (not found before the post) every
+		// token is voided, the changer's too: fail closed.
+		_ = h.revokeEventually(ctx, identity.ReasonPasswordChanged, func(ctx context.Context) error {
+			return h.revoker.RevokeSubject(ctx, identityID, keep, identity.ReasonPasswordChanged)
+		}, "user", identityID, "kept_session", keep)
+	}
+	if res.StatusCode == http.StatusSeeOther {
+		h.passwordChanged(res)
+	}
+}
+
+// passwordSaved reads Kratos' answer to a password settings post: a native
+// app's (or a browser's JSON request's) success is 200 with the flow in
+// state success; a browser form post is sent back to the flow, which then
+// carries message 1050001 ("Your changes have been saved!"). It also
+// returns the flow's identity.
+func (h *Handler) passwordSaved(ctx context.Context, res *http.Response) (bool, string) {
+	var flow struct {
+		State    string `json:"state"`
+		Identity struct {
+			ID string `json:"id"`
+		} `json:"identity"`
+	}
+	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+		res.Body.Close()
+		res.Body = io.NopCloser(bytes.NewReader(body))
+		if err != nil || res.StatusCode != http.StatusOK || json.Unmarshal(body, &flow) != nil {
+			return false, ""
+		}
+		return flow.State == "success", flow.Identity.ID
+	}
+	if res.StatusCode != http.StatusSeeOther {
+		return false, ""
+	}
+	id := res.Request.URL.Query().Get("flow")
+	if loc, err := url.Parse(res.Header.Get("Location")); id == "" && err == nil {
+		id = loc.Query().Get("flow")
+	}
+	f, err := h.opts.Kratos.Flow(ctx, kratos.Settings, id, res.Request.Header.Get("Cookie"), "")
+	if err != nil {
+		h.opts.Logger.Warn("settings flow unreadable after a password post; if the password was changed, tokens were not revoked",
+			"flow", id, "error", err, "request_id", server.RequestID(ctx))
+		return false, ""
+	}
+	return f.HasMessage(msgSettingsSaved), f.IdentityID()
+}
+
+// msgSettingsSaved is Kratos' "Your changes have been saved!".
+const msgSettingsSaved = 1050001
 
 // afterLogin decides whether a password sign-in succeeded or failed on
 // its credentials, and counts it.

@@ -73,6 +73,11 @@ func (h *Handler) newProxy() http.Handler {
 				if !h.enforcePassword(w, r, kind, sub) {
 					return
 				}
+				if kind == kratos.Settings && sub.method == "password" {
+					// Who changes their password: once it is saved, the
+					// tokens of every other session are revoked.
+					ex.session = h.sessionOf(r, "")
+				}
 			case kratos.Login:
 				if !h.guardLogin(w, r, ex) {
 					return
@@ -103,6 +108,19 @@ func (h *Handler) whoIsLeaving(r *http.Request) *kratos.Session {
 		}
 		_ = json.Unmarshal(body, &b)
 		token = b.SessionToken
+	}
+	return h.sessionOf(r, token)
+}
+
+// sessionOf is the session of a request to Kratos' public API: its
+// cookie, token (from the body), X-Session-Token or Authorization: Bearer
+// header; nil when none is valid.
+func (h *Handler) sessionOf(r *http.Request, token string) *kratos.Session {
+	if token == "" {
+		token = r.Header.Get("X-Session-Token")
+	}
+	if scheme, rest, ok := strings.Cut(r.Header.Get("Authorization"), " "); token == "" && ok && strings.EqualFold(scheme, "Bearer") {
+		token = strings.TrimSpace(rest)
 	}
 	s, err := h.opts.Kratos.Whoami(r.Context(), r.Header.Get("Cookie"), token)
 	if err != nil {

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-
-	"github.com/learnplatform/platform/identity/kratos"
 )
 
 // A password that was set before the current policy (imported from the
@@ -80,18 +78,11 @@ func (h *Handler) stalePassword(ctx context.Context, res *http.Response, ex *exc
 }
 
 // passwordChanged sends a browser that had to change its password on to
-// where its sign-in was headed, once the new password is saved.
-func (h *Handler) passwordChanged(res *http.Response, ex *exchange) {
+// where its sign-in was headed, once the new password is saved (a 303 of a
+// settings post whose flow says so: afterSettings).
+func (h *Handler) passwordChanged(res *http.Response) {
 	c, err := res.Request.Cookie(ChangePasswordCookie)
-	if err != nil || ex.sub.method != "password" || res.StatusCode != http.StatusSeeOther {
-		return
-	}
-	loc, err := url.Parse(res.Header.Get("Location"))
-	if err != nil || loc.Query().Get("flow") == "" {
-		return
-	}
-	f, err := h.opts.Kratos.Flow(res.Request.Context(), kratos.Settings, loc.Query().Get("flow"), res.Request.Header.Get("Cookie"), "")
-	if err != nil || !f.HasMessage(1050001) { // saved?
+	if err != nil {
 		return
 	}
 	next, err := url.QueryUnescape(c.Value)

@@ -51,8 +51,16 @@ type Options struct {
 	Notifier Notifier
 	// Tokens validates the access tokens of the admin API.
 	Tokens *token.Validator
-	// Admin changes identities (roles) through Kratos' admin API.
-	Admin RoleAdmin
+	// Admin changes identities (roles, states) and ends their sessions
+	// through Kratos' admin API.
+	Admin identity.Identities
+	// Revoker writes token revocation records (kit/revocation's Store):
+	// every change that takes access away also voids the tokens already
+	// issued. Required.
+	Revoker identity.Revoker
+	// OAuth ends a user's Hydra login and consent sessions (identity/hydra).
+	// Required.
+	OAuth identity.OAuthSessions
 	// HookSecret authenticates Kratos' web hooks.
 	HookSecret string
 	// Now is the clock (nil: time.Now).
@@ -72,11 +80,29 @@ type Handler struct {
 	metrics *metrics
 	pages   map[string]*template.Template
 	proxy   http.Handler
+	// revoker is opts.Revoker, bounded in time and counted.
+	revoker identity.Revoker
+	// accounts are the actions that end access (admin API, account page).
+	accounts *identity.Accounts
+	// retryDelays space the background retries of a revocation that
+	// follows something already done (a sign-out, a password change).
+	retryDelays []time.Duration
 }
 
 // New prepares templates and the proxy.
 func New(opts Options) (*Handler, error) {
-	h := &Handler{opts: opts, pages: map[string]*template.Template{}, metrics: newMetrics(opts.Registerer)}
+	switch {
+	case opts.Revoker == nil:
+		return nil, errors.New("web: Options.Revoker is required: sign-outs and account changes must void access tokens")
+	case opts.OAuth == nil:
+		return nil, errors.New("web: Options.OAuth is required")
+	case opts.Admin == nil:
+		return nil, errors.New("web: Options.Admin is required")
+	}
+	h := &Handler{opts: opts, pages: map[string]*template.Template{}, metrics: newMetrics(opts.Registerer),
+		retryDelays: defaultRetryDelays}
+	h.revoker = observedRevoker{next: opts.Revoker, m: h.metrics}
+	h.accounts = &identity.Accounts{Identities: opts.Admin, OAuth: opts.OAuth, Revoker: h.revoker}
 	for _, page := range []string{"flow", "welcome", "error", "logout", "security"} {
 		t, err := template.New("").Funcs(template.FuncMap{"eventText": eventText}).
 			ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
@@ -103,6 +129,7 @@ func (h *Handler) Mount(r chi.Router) {
 	r.Post("/logout", h.logout)
 	r.Get("/security", h.security)
 	r.Post("/security/sessions/end-others", h.endOtherSessions)
+	r.Post("/security/sessions/end-all", h.signOutEverywhere)
 	r.Post("/security/sessions/{id}/end", h.endSession)
 	h.mountAdmin(r)
 	// Kratos' public API, under the edge's origin.
@@ -162,6 +189,15 @@ func eventText(e identity.Event) string {
 		return "Social sign-in unlinked"
 	case identity.EventRoleChanged:
 		return "Role changed"
+	case identity.EventStateChanged:
+		if e.Detail["to"] == identity.StateInactive {
+			return "Account deactivated"
+		}
+		return "Account activated"
+	case identity.EventSessionsRevoked:
+		return "Signed out everywhere by an administrator"
+	case identity.EventSignOutEverywhere:
+		return "Signed out everywhere"
 	}
 	return e.Type
 }

@@ -1,31 +1,30 @@
 // Command identity serves the identity edge: the hosted login pages, the
 // public path to Kratos, lockout, the auth event log and the admin API.
 //
-//	identity [-config identity.yml]                         serve
+//	identity [-config identity.yml]                                  serve
 //	identity users set-role [-config identity.yml] EMAIL ROLE
+//	identity users set-state [-config identity.yml] EMAIL active|inactive
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/learnplatform/platform/identity"
+	"github.com/learnplatform/platform/identity/hydra"
 	"github.com/learnplatform/platform/identity/kratos"
 	"github.com/learnplatform/platform/identity/mail"
 	"github.com/learnplatform/platform/identity/postgres"
 	"github.com/learnplatform/platform/identity/web"
 	"github.com/learnplatform/platform/kit/config"
+	"github.com/learnplatform/platform/kit/revocation"
 	"github.com/learnplatform/platform/kit/server"
 	"github.com/learnplatform/platform/kit/token"
 	"github.com/learnplatform/platform/kit/tracing"
@@ -34,7 +33,7 @@ import (
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "users" {
-		os.Exit(users(os.Args[2:]))
+		os.Exit(users(os.Args[2:], os.LookupEnv, os.Stdout, os.Stderr))
 	}
 	cfg := identity.DefaultConfig()
 	path := server.LoadConfig("identity", os.Args[1:], &cfg)
@@ -83,17 +82,52 @@ func run(ctx context.Context, cfg identity.Config, logger *slog.Logger) error {
 		server.PingCheck("postgres", db),
 		server.HTTPCheck("kratos", cfg.Kratos.AdminURL.JoinPath("health/ready").String()),
 	)
-	tokens, err := token.New(token.Config{Issuer: cfg.TokenIssuer.String(),
-		JWKSURL: cfg.TokenJWKSURL.String(), Logger: logger, Registerer: srv.Registry})
+	edge, closeEdge, err := newEdge(ctx, cfg, db, srv, logger)
 	if err != nil {
 		return err
+	}
+	defer closeEdge()
+	edge.Mount(srv.Router)
+	return srv.Run(ctx, cfg.Listen)
+}
+
+// newEdge wires the edge on the platform database: the revocation list is
+// loaded (and kept current) before it returns, so no revoked token is
+// accepted from the first request; close drains the event log.
+func newEdge(ctx context.Context, cfg identity.Config, db *pgxpool.Pool, srv *server.Server, logger *slog.Logger) (*web.Handler, func(), error) {
+	// Revoked tokens (sign-out, deactivation, role change...) are refused
+	// by the admin API like by the tutor: the list is loaded before the
+	// edge serves, then kept current by PostgreSQL notifications.
+	revoked, err := revocation.NewList(db, revocation.ListOptions{Logger: logger, Registerer: srv.Registry})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := revoked.Start(ctx); err != nil {
+		return nil, nil, err
+	}
+	srv.AddCheck(server.Check{Name: "revocations", Probe: revoked.Ready})
+	store := revocation.NewStore(db, 0)
+	go deleteExpiredRevocations(ctx, store, logger)
+	tokens, err := token.New(token.Config{
+		Issuer:      cfg.TokenIssuer.String(),
+		JWKSURL:     cfg.TokenJWKSURL.String(),
+		Audience:    cfg.TokenAudience,
+		Revocations: revoked,
+		Logger:      logger,
+		Registerer:  srv.Registry,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	oauth, err := hydraClient(cfg)
+	if err != nil {
+		return nil, nil, err
 	}
 	notifier, err := mail.New(cfg.Mail.URL, cfg.Mail.From, cfg.PublicURL.JoinPath("recovery").String(), logger)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	events := postgres.NewEventLog(db, logger)
-	defer events.Close()
 	kc := kratosClient(cfg)
 	edge, err := web.New(web.Options{
 		Kratos:        kc,
@@ -108,14 +142,44 @@ func run(ctx context.Context, cfg identity.Config, logger *slog.Logger) error {
 		Notifier:      notifier,
 		Tokens:        tokens,
 		Admin:         kc,
+		Revoker:       store,
+		OAuth:         oauth,
 		HookSecret:    cfg.HookSecret,
 		Registerer:    srv.Registry,
 	})
 	if err != nil {
-		return err
+		events.Close()
+		return nil, nil, err
 	}
-	edge.Mount(srv.Router)
-	return srv.Run(ctx, cfg.Listen)
+	return edge, events.Close, nil
+}
+
+// hydraClient talks to Hydra's admin API, carrying request ids.
+func hydraClient(cfg identity.Config) (*hydra.Client, error) {
+	return hydra.New(cfg.Hydra.AdminURL.String(), &http.Client{Timeout: 10 * time.Second, Transport: server.RequestIDTransport{}})
+}
+
+// revocationCleanupInterval is how often expired revocation records are
+// deleted. Every replica does it; the DELETE is idempotent.
+const revocationCleanupInterval = 15 * time.Minute
+
+// deleteExpiredRevocations removes records that void nothing any more,
+// keeping the table (and every process's reloads) small.
+func deleteExpiredRevocations(ctx context.Context, store *revocation.Store, logger *slog.Logger) {
+	t := time.NewTicker(revocationCleanupInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := store.DeleteExpired(ctx); err != nil {
+			logger.Warn("expired token revocations not deleted", "error", err)
+		} else if n > 0 {
+			logger.Info("expired token revocations deleted", "records", n)
+		}
+	}
 }
 
 func urls(in []config.URL) []*url.URL {
@@ -124,77 +188,4 @@ func urls(in []config.URL) []*url.URL {
 		out[i] = &in[i].URL
 	}
 	return out
-}
-
-// users is the operators' command line: bootstrap the first admin, talking
-// to Kratos' admin API directly (no token needed, only the admin port).
-func users(args []string) int {
-	if len(args) == 0 || args[0] != "set-role" {
-		fmt.Fprintln(os.Stderr, "usage: identity users set-role [-config identity.yml] EMAIL ROLE")
-		return 2
-	}
-	fs := flag.NewFlagSet("set-role", flag.ContinueOnError)
-	def := os.Getenv("IDENTITY_CONFIG")
-	if def == "" {
-		def = "identity.yml"
-	}
-	path := fs.String("config", def, "the identity service's configuration file")
-	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 2 {
-		fmt.Fprintln(os.Stderr, "usage: identity users set-role [-config identity.yml] EMAIL ROLE")
-		return 2
-	}
-	email, role := identity.NormalizeIdentifier(fs.Arg(0)), fs.Arg(1)
-	if !slices.Contains(kratos.Roles, role) {
-		fmt.Fprintf(os.Stderr, "identity: role must be one of %s\n", strings.Join(kratos.Roles, ", "))
-		return 2
-	}
-	// The command needs only Kratos' admin URL from the file; the server's
-	// secrets need not be in this shell's environment.
-	raw, err := os.ReadFile(*path)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "identity: %v\n", err)
-		return 2
-	}
-	cfg := identity.DefaultConfig()
-	placeholders := map[string]string{"IDENTITY_HOOK_SECRET": "unused-by-this-command", "IDENTITY_SMTP_URL": "smtp://unused/",
-		"IDENTITY_DATABASE_URL": "postgres://unused/unused"}
-	lookup := func(k string) (string, bool) {
-		if v, ok := os.LookupEnv(k); ok {
-			return v, true
-		}
-		v, ok := placeholders[k]
-		return v, ok
-	}
-	if err := config.LoadBytes(*path, raw, &cfg, lookup); err != nil {
-		fmt.Fprintf(os.Stderr, "identity: %v\n", err)
-		return 2
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	kc := kratosClient(cfg)
-	id, err := kc.IdentityByEmail(ctx, email)
-	if errors.Is(err, kratos.ErrNotFound) {
-		fmt.Fprintf(os.Stderr, "identity: no user with email %s\n", email)
-		return 1
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "identity: %v\n", err)
-		return 1
-	}
-	previous, err := kc.SetRole(ctx, id, role)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "identity: %v\n", err)
-		return 1
-	}
-	if _, set := os.LookupEnv("IDENTITY_DATABASE_URL"); !set {
-		fmt.Fprintln(os.Stderr, "identity: IDENTITY_DATABASE_URL is not set, so the change is not in the auth event log")
-	} else if db, err := pgxpool.New(ctx, cfg.Database.URL); err == nil {
-		events := postgres.NewEventLog(db, slog.New(slog.NewTextHandler(os.Stderr, nil)))
-		events.Record(ctx, identity.Event{Type: identity.EventRoleChanged, IdentityID: id, Email: email,
-			Detail: map[string]any{"from": previous, "to": role, "by": "command line"}})
-		events.Close()
-		db.Close()
-	}
-	fmt.Printf("%s (%s): role %s -> %s; it shows in the user's next token\n", email, id, previous, role)
-	return 0
 }
