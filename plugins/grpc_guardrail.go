@@ -5,6 +5,7 @@ import (
 
 	plugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	pb "github.com/learnplatform/platform/plugins/proto"
 )
@@ -26,11 +27,18 @@ func (p *GuardrailPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c 
 	return &GuardrailGRPCClient{Client: pb.NewGuardrailClient(c)}, nil
 }
 
-// GuardrailGRPCClient is a Guardrail, Configurer and HealthChecker over gRPC.
-type GuardrailGRPCClient struct{ Client pb.GuardrailClient }
+// GuardrailGRPCClient is a Guardrail, Configurer and HealthChecker over
+// gRPC. Info is what the plugin said about itself in its last Configure
+// answer.
+type GuardrailGRPCClient struct {
+	Client pb.GuardrailClient
+	Info   Info
+}
 
 func (c *GuardrailGRPCClient) Configure(ctx context.Context, config []byte) error {
-	_, err := c.Client.Configure(ctx, &pb.ConfigureRequest{Config: config})
+	var md metadata.MD
+	_, err := c.Client.Configure(ctx, &pb.ConfigureRequest{Config: config}, grpc.Header(&md))
+	c.Info = infoFrom(md)
 	return err
 }
 
@@ -53,6 +61,7 @@ type GuardrailGRPCServer struct {
 }
 
 func (s *GuardrailGRPCServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
+	announce(ctx, s.Impl)
 	return &pb.ConfigureResponse{}, configure(ctx, s.Impl, req.Config)
 }
 

@@ -8,6 +8,7 @@ import (
 	plugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/learnplatform/platform/plugins/proto"
@@ -32,11 +33,17 @@ func (p *RetrieverPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c 
 }
 
 // RetrieverGRPCClient is a Retriever, Ingester, Configurer and
-// HealthChecker over gRPC.
-type RetrieverGRPCClient struct{ Client pb.RetrieverClient }
+// HealthChecker over gRPC. Info is what the plugin said about itself in
+// its last Configure answer.
+type RetrieverGRPCClient struct {
+	Client pb.RetrieverClient
+	Info   Info
+}
 
 func (c *RetrieverGRPCClient) Configure(ctx context.Context, config []byte) error {
-	_, err := c.Client.Configure(ctx, &pb.ConfigureRequest{Config: config})
+	var md metadata.MD
+	_, err := c.Client.Configure(ctx, &pb.ConfigureRequest{Config: config}, grpc.Header(&md))
+	c.Info = infoFrom(md)
 	return err
 }
 
@@ -75,6 +82,7 @@ type RetrieverGRPCServer struct {
 }
 
 func (s *RetrieverGRPCServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
+	announce(ctx, s.Impl)
 	return &pb.ConfigureResponse{}, configure(ctx, s.Impl, req.Config)
 }
 

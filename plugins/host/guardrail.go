@@ -67,6 +67,11 @@ type InputVerdict struct {
 	Chunks []plugins.Chunk
 	// By names the guardrail that blocked.
 	By string
+	// Unchecked: the block is the host's own (LearnerMessage is
+	// UncheckedInputMessage) because guardrail By failed (down, slow,
+	// malformed answer), not a decision about the message. The tutor does
+	// not count such a message against the learner's quota.
+	Unchecked bool
 	// Reasons are "name: reason" of every block, rewrite, chunk edit and
 	// failure, for the log.
 	Reasons []string
@@ -85,7 +90,7 @@ func (h *Host) CheckInput(ctx context.Context, in plugins.InputCheck) InputVerdi
 			if g.spec.FailOpen {
 				continue
 			}
-			v.Blocked, v.By, v.LearnerMessage = true, g.spec.Name, UncheckedInputMessage
+			v.Blocked, v.Unchecked, v.By, v.LearnerMessage = true, true, g.spec.Name, UncheckedInputMessage
 			return v
 		}
 		if len(d.DropChunks) > 0 || len(d.ChunkRewrites) > 0 {
@@ -135,8 +140,11 @@ type OutputVerdict struct {
 	// thread.item.replaced); Blocked when a guardrail withheld it.
 	Replaced, Blocked bool
 	// By names the guardrail that last replaced the answer.
-	By      string
-	Reasons []string
+	By string
+	// Unchecked: Answer is the host's own UncheckedOutputMessage because
+	// guardrail By failed.
+	Unchecked bool
+	Reasons   []string
 }
 
 // CheckOutput runs the guardrails in declaration order on a finished
@@ -151,7 +159,7 @@ func (h *Host) CheckOutput(ctx context.Context, out plugins.OutputCheck) OutputV
 			if g.spec.FailOpen {
 				continue
 			}
-			v.Answer, v.Replaced, v.Blocked, v.By = UncheckedOutputMessage, true, true, g.spec.Name
+			v.Answer, v.Replaced, v.Blocked, v.Unchecked, v.By = UncheckedOutputMessage, true, true, true, g.spec.Name
 			return v
 		}
 		switch d.Action {

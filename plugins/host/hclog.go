@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -12,12 +13,19 @@ import (
 // hclogger is go-plugin's logger on top of slog: go-plugin's own messages
 // and the plugin's stderr (parsed from hclog JSON when it is) arrive here,
 // already tagged with the plugin's name by the slog.Logger.
+//
+// go-plugin's own messages are debug lines here (the host says what
+// happened in its own words), except that the exit status in "plugin
+// process exited" is kept for the host's messages. The plugin's lines
+// (go-plugin names that logger after the binary) keep their level.
 type hclogger struct {
-	l    *slog.Logger
-	args []any
+	l          *slog.Logger
+	args       []any
+	exit       *exitStatus
+	fromPlugin bool
 }
 
-func newHclog(l *slog.Logger) hclog.Logger { return &hclogger{l: l} }
+func newHclog(l *slog.Logger, exit *exitStatus) hclog.Logger { return &hclogger{l: l, exit: exit} }
 
 func slogLevel(level hclog.Level) slog.Level {
 	switch level {
@@ -36,6 +44,18 @@ func slogLevel(level hclog.Level) slog.Level {
 func (h *hclogger) Log(level hclog.Level, msg string, args ...any) {
 	if level == hclog.Off || level == hclog.NoLevel {
 		level = hclog.Info
+	}
+	if !h.fromPlugin {
+		if msg == "plugin process exited" && h.exit != nil {
+			st := "exit status 0"
+			for i := 0; i+1 < len(args); i += 2 {
+				if args[i] == "error" {
+					st = fmt.Sprint(args[i+1])
+				}
+			}
+			h.exit.set(st)
+		}
+		level = hclog.Debug
 	}
 	lv := slogLevel(level)
 	if !h.l.Enabled(context.Background(), lv) {
@@ -57,18 +77,24 @@ func (h *hclogger) Error(msg string, args ...any) { h.Log(hclog.Error, msg, args
 func (h *hclogger) enabled(l hclog.Level) bool {
 	return h.l.Enabled(context.Background(), slogLevel(l))
 }
-func (h *hclogger) IsTrace() bool                  { return h.enabled(hclog.Trace) }
-func (h *hclogger) IsDebug() bool                  { return h.enabled(hclog.Debug) }
-func (h *hclogger) IsInfo() bool                   { return h.enabled(hclog.Info) }
-func (h *hclogger) IsWarn() bool                   { return h.enabled(hclog.Warn) }
-func (h *hclogger) IsError() bool                  { return h.enabled(hclog.Error) }
-func (h *hclogger) ImpliedArgs() []any             { return h.args }
-func (h *hclogger) Name() string                   { return "" }
-func (h *hclogger) Named(string) hclog.Logger      { return h }
-func (h *hclogger) ResetNamed(string) hclog.Logger { return h }
-func (h *hclogger) SetLevel(hclog.Level)           {}
+func (h *hclogger) IsTrace() bool      { return h.enabled(hclog.Trace) }
+func (h *hclogger) IsDebug() bool      { return h.enabled(hclog.Debug) }
+func (h *hclogger) IsInfo() bool       { return h.enabled(hclog.Info) }
+func (h *hclogger) IsWarn() bool       { return h.enabled(hclog.Warn) }
+func (h *hclogger) IsError() bool      { return h.enabled(hclog.Error) }
+func (h *hclogger) ImpliedArgs() []any { return h.args }
+func (h *hclogger) Name() string       { return "" }
+func (h *hclogger) Named(string) hclog.Logger {
+	c := *h
+	c.fromPlugin = true
+	return &c
+}
+func (h *hclogger) ResetNamed(name string) hclog.Logger { return h.Named(name) }
+func (h *hclogger) SetLevel(hclog.Level)                {}
 func (h *hclogger) With(args ...any) hclog.Logger {
-	return &hclogger{l: h.l, args: append(append([]any{}, h.args...), args...)}
+	c := *h
+	c.args = append(append([]any{}, h.args...), args...)
+	return &c
 }
 func (h *hclogger) GetLevel() hclog.Level {
 	for _, l := range []hclog.Level{hclog.Trace, hclog.Debug, hclog.Info, hclog.Warn, hclog.Error} {

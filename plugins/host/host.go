@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,23 @@ type Options struct {
 	MinBackoff, MaxBackoff, StableAfter time.Duration
 	// WatchInterval is how often the host looks whether a process exited (200ms).
 	WatchInterval time.Duration
+	// LogInterval: the same warning about a plugin (a failed call, a slow
+	// one, dropped results) is logged at most once per LogInterval (10s),
+	// with a count of the ones left out.
+	LogInterval time.Duration
+	// SearchSoftDeadline: once it passed and at least one retriever
+	// answered, Search answers with those and cancels the others' calls
+	// (500ms). The plugins' own timeouts still bound a search nobody
+	// answered.
+	SearchSoftDeadline time.Duration
+	// SearchQuorum: Search answers as soon as this many retrievers did
+	// (0: all of them).
+	SearchQuorum int
+	// StartDegraded makes Start keep going when a required plugin cannot
+	// start: it is left down and retried like an optional one, and Start
+	// logs no start failure (the caller shows them, Status.LastError).
+	// `tutor plugins check` uses it to show every plugin's state.
+	StartDegraded bool
 }
 
 func (o *Options) defaults() {
@@ -48,6 +66,8 @@ func (o *Options) defaults() {
 	def(&o.MaxBackoff, 30*time.Second)
 	def(&o.StableAfter, 30*time.Second)
 	def(&o.WatchInterval, 200*time.Millisecond)
+	def(&o.LogInterval, 10*time.Second)
+	def(&o.SearchSoftDeadline, 500*time.Millisecond)
 	if o.UnhealthyAfter <= 0 {
 		o.UnhealthyAfter = 3
 	}
@@ -98,7 +118,7 @@ func Start(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 			return nil, fmt.Errorf("plugins[%d]: name %q declared twice", i, s.Name)
 		}
 		seen[s.Name] = true
-		p := &Plugin{spec: s, h: h, state: StateStarting, tail: &tailBuffer{},
+		p := &Plugin{spec: s, h: h, state: StateStarting, tail: &tailBuffer{}, logs: newLogLimiter(opts.LogInterval),
 			log:  opts.Logger.With("plugin", s.Name),
 			kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 		h.plugins = append(h.plugins, p)
@@ -128,11 +148,15 @@ func Start(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 		p.state, p.lastErr = StateDown, errs[i]
 		p.mu.Unlock()
 		h.metrics.up.WithLabelValues(p.spec.Name).Set(0)
-		if p.spec.Required {
+		p.backoff = opts.MinBackoff
+		switch {
+		case p.spec.Required && !opts.StartDegraded:
 			failed.Failed[p.spec.Name] = errs[i]
 			failed.order = append(failed.order, p.spec.Name)
-		} else {
-			p.log.Warn("optional plugin did not start; running without it and retrying", "error", errs[i])
+		case opts.StartDegraded:
+		case p.spec.Required:
+		default:
+			p.log.Warn("optional plugin did not start; running without it and retrying", "error", errs[i].Error())
 		}
 	}
 	if len(failed.order) > 0 {
@@ -142,9 +166,38 @@ func Start(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 		return nil, failed
 	}
 	for i, p := range h.plugins {
-		go p.supervise(errs[i] == nil)
+		logged := ""
+		if errs[i] != nil {
+			logged = errs[i].Error()
+		}
+		go p.supervise(errs[i] == nil, logged)
 	}
 	return h, nil
+}
+
+// Ready is the host's readiness, for the tutor's /readyz: an error naming
+// every required plugin that is not up (crashed and waiting for its
+// restart, or failing its start) and why. Optional plugins do not count.
+func (h *Host) Ready(context.Context) error {
+	var down []string
+	for _, p := range h.plugins {
+		st := p.Status()
+		if !st.Required || st.State == StateUp {
+			continue
+		}
+		msg := fmt.Sprintf("required plugin %s is %s", st.Name, st.State)
+		if st.Backoff > 0 && st.State == StateDown {
+			msg += fmt.Sprintf(" (next start within %s)", st.Backoff.Round(time.Millisecond))
+		}
+		if st.LastError != "" {
+			msg += ": " + OneLine(st.LastError, 200)
+		}
+		down = append(down, msg)
+	}
+	if len(down) > 0 {
+		return errors.New(strings.Join(down, "; "))
+	}
+	return nil
 }
 
 // Close ends every plugin process.

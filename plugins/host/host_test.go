@@ -165,7 +165,7 @@ func TestMaliciousRetrieverCannotLeakLockedStages(t *testing.T) {
 	if n := testutil.ToFloat64(h.metrics.dropped.WithLabelValues("evil", "locked")); n != 2 {
 		t.Errorf("dropped locked = %v, want 2", n)
 	}
-	if !strings.Contains(f.logs.String(), `"reason":"locked"`) {
+	if !strings.Contains(f.logs.String(), `"locked":2`) || strings.Count(f.logs.String(), "dropped search results") != 1 {
 		t.Errorf("drop not logged:\n%s", f.logs)
 	}
 }
@@ -178,7 +178,7 @@ func TestMisbehavingAnswersAreCutOff(t *testing.T) {
 		dropped string // a drop reason counted
 	}{
 		{mode: "garbage", chunks: 4, dropped: "malformed"},
-		{mode: "toomany", chunks: 4, dropped: "oversized"},
+		{mode: "toomany", chunks: 4, dropped: "excess"},
 		{mode: "oversized", failed: true, dropped: "oversized"},
 		{mode: "slow", failed: true},
 	} {
@@ -230,9 +230,9 @@ func TestStartFailures(t *testing.T) {
 		{"missing", func(s *Spec) { s.Path = filepath.Join(dir, "nope") }, "not found"},
 		{"not executable", func(s *Spec) { s.Path = noExec }, "not executable"},
 		{"wrong checksum", func(s *Spec) { s.SHA256 = strings.Repeat("ab", 32) }, "refusing to run it"},
-		{"wrong protocol version", func(s *Spec) { s.Env["EVIL_MODE"] = "handshake-version" }, "handshake failed"},
-		{"not a plugin", func(s *Spec) { s.Env["EVIL_MODE"] = "stdout-garbage" }, "Unrecognized remote plugin message"},
-		{"exits at once", func(s *Spec) { s.Env["EVIL_MODE"] = "exit" }, "boom: cannot open data file"},
+		{"wrong protocol version", func(s *Spec) { s.Env["EVIL_MODE"] = "handshake-version" }, "speaks plugin protocol version 99, this tutor speaks 1"},
+		{"not a plugin", func(s *Spec) { s.Env["EVIL_MODE"] = "stdout-garbage" }, `its first line on stdout was "hello, I am not a plugin"`},
+		{"exits at once", func(s *Spec) { s.Env["EVIL_MODE"] = "exit" }, "exited with exit status 1 before the handshake; its stderr: boom: cannot open data file"},
 		{"config refused", func(s *Spec) { s.Env["EVIL_MODE"] = "bad-config" }, "configuration refused: dsn: missing"},
 		{"unhealthy", func(s *Spec) { s.Env["EVIL_MODE"] = "unhealthy" }, "database unreachable"},
 		{"wrong kind", func(s *Spec) { s.Env["EVIL_KIND"] = "guardrail" }, "does not serve the retriever contract"},
@@ -474,8 +474,10 @@ func TestCheckAndStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 4 || !strings.HasPrefix(lines[0], "NAME") || !strings.Contains(lines[1], "mem") || !strings.Contains(lines[1], " up ") ||
-		!strings.Contains(lines[3], "gone") || !strings.Contains(lines[3], "not found") || !strings.Contains(lines[0], "HEALTH") {
+	// One line per plugin, then why each one that is not up is not, once.
+	if len(lines) != 6 || !strings.HasPrefix(lines[0], "NAME") || !strings.Contains(lines[1], "mem") || !strings.Contains(lines[1], " up ") ||
+		!strings.Contains(lines[3], "gone") || !strings.Contains(lines[3], "optional") || strings.Contains(lines[3], "not found") ||
+		!strings.Contains(lines[0], "HEALTH") || lines[5] != "gone: binary /nonexistent/plugin not found" || strings.Count(out.String(), "not found") != 1 {
 		t.Errorf("table:\n%s", out.String())
 	}
 	out.Reset()

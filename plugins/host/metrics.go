@@ -9,6 +9,7 @@ type metrics struct {
 	up       *prometheus.GaugeVec     // plugin
 	restarts *prometheus.CounterVec   // plugin
 	dropped  *prometheus.CounterVec   // plugin, reason
+	backoff  *prometheus.GaugeVec     // plugin
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,8 +33,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"plugin"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tutor_plugin_dropped_results_total",
-			Help: "Results the host dropped: locked (above the learner's stage or another course), malformed, oversized, duplicate.",
+			Help: "Results the host dropped: locked (above the learner's stage or another course), malformed, oversized, duplicate, excess (beyond top_k).",
 		}, []string{"plugin", "reason"}),
+		backoff: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tutor_plugin_restart_backoff_seconds",
+			Help: "While a plugin is down, the wait before its next start (doubling per crash or failed start, up to the cap); 0 while it is up.",
+		}, []string{"plugin"}),
 	}
 	if reg != nil {
 		m.calls = register(reg, m.calls)
@@ -41,6 +46,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.up = register(reg, m.up)
 		m.restarts = register(reg, m.restarts)
 		m.dropped = register(reg, m.dropped)
+		m.backoff = register(reg, m.backoff)
 	}
 	return m
 }

@@ -5,12 +5,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
+	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +58,10 @@ type Plugin struct {
 	lastErr  error
 	restarts int
 	tail     *tailBuffer
+	exit     *exitStatus   // how the current (or last) process ended
+	info     plugins.Info  // what the plugin said about itself at its last start
+	backoff  time.Duration // the wait before the next restart while down
+	logs     *logLimiter
 
 	kick chan struct{}
 	stop chan struct{}
@@ -91,6 +98,11 @@ type Status struct {
 	// (Host.Check): "ok" or what failed. Latency is how long it took.
 	Health  string
 	Latency time.Duration
+	// SDK is the SDK version the plugin said it was built with ("" when
+	// it did not say: SDK v1.0.0, or another language).
+	SDK string
+	// Backoff is the wait before the next restart while the plugin is down.
+	Backoff time.Duration
 }
 
 // Status reports where the plugin stands, without calling it.
@@ -98,7 +110,10 @@ func (p *Plugin) Status() Status {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	s := Status{Name: p.spec.Name, Kind: p.spec.Kind, Path: p.spec.Path, Required: p.spec.Required,
-		State: p.state, Since: p.since, Restarts: p.restarts}
+		State: p.state, Since: p.since, Restarts: p.restarts, SDK: p.info.SDK}
+	if p.state != StateUp {
+		s.Backoff = p.backoff
+	}
 	if p.state == StateUp {
 		s.PID = p.pid
 	}
@@ -143,30 +158,51 @@ func (p *Plugin) callWithTimeout(ctx context.Context, method string, timeout tim
 	outcome := "ok"
 	switch {
 	case err == nil:
+	case errors.Is(err, plugins.ErrUnsupported):
+		// An optional call the plugin does not implement (Ingest on a
+		// read-only retriever): an answer, not a failure.
+		outcome = "unsupported"
+	case parent.Err() != nil:
+		// The caller gave up (the learner left, or a search answered
+		// without this plugin at its soft deadline): not the plugin's fault.
+		outcome = "cancelled"
+		err = fmt.Errorf("%s: %s: %w", p.spec.Name, method, parent.Err())
 	case errors.Is(err, errInvalid):
 		outcome = "invalid"
-		p.log.Warn("plugin answered garbage; ignored", "method", method, "error", err)
+		p.warn("plugin answered garbage; ignored", "method", method, "error", err)
 	case status.Code(err) == codes.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded):
 		outcome = "timeout"
-		if parent.Err() == nil {
-			p.log.Warn("plugin too slow; cut off", "method", method, "timeout", timeout)
-		}
+		p.warn("plugin too slow; cut off", "method", method, "timeout", timeout.String())
 		err = fmt.Errorf("%s: %s: timed out after %s: %w", p.spec.Name, method, took.Round(time.Millisecond), context.DeadlineExceeded)
 	case status.Code(err) == codes.ResourceExhausted:
 		outcome = "invalid"
 		p.h.metrics.dropped.WithLabelValues(p.spec.Name, "oversized").Inc()
-		p.log.Warn("plugin answer too large; cut off", "method", method, "max_response_bytes", p.spec.maxResponse(), "error", err)
+		p.warn("plugin answer too large; cut off", "method", method, "max_response_bytes", p.spec.maxResponse(), "error", err)
 		err = fmt.Errorf("%s: %s: answer too large: %w", p.spec.Name, method, errInvalid)
 	default:
 		outcome = "error"
-		if code := status.Code(err); code == codes.Unavailable || code == codes.Canceled && parent.Err() == nil {
+		if code := status.Code(err); code == codes.Unavailable || code == codes.Canceled {
 			p.nudge()
 		}
-		p.log.Warn("plugin call failed", "method", method, "error", err)
+		p.warn("plugin call failed", "method", method, "error", err)
 		err = fmt.Errorf("%s: %s: %w", p.spec.Name, method, err)
 	}
 	p.h.metrics.calls.WithLabelValues(p.spec.Name, method, outcome).Inc()
 	return err
+}
+
+// warn logs a warning about the plugin, at most once per LogInterval for
+// the same msg: a plugin failing every call cannot flood the log. The
+// line after a quiet spell says how many were left out.
+func (p *Plugin) warn(msg string, args ...any) {
+	ok, suppressed := p.logs.allow(msg)
+	if !ok {
+		return
+	}
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
+	}
+	p.log.Warn(msg, args...)
 }
 
 // errInvalid marks an answer the host could not use.
@@ -235,16 +271,20 @@ func (p *Plugin) launch(ctx context.Context) error {
 	cmd.Env = p.env()
 	setParentDeathSignal(cmd)
 	p.tail.reset()
+	exit := &exitStatus{}
+	p.mu.Lock()
+	p.exit = exit
+	p.mu.Unlock()
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  plugins.Handshake,
-		Plugins:          plugins.PluginSet(),
+		VersionedPlugins: versionedPlugins(),
 		Cmd:              cmd,
 		SkipHostEnv:      true,
 		SecureConfig:     &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()},
 		AutoMTLS:         true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     p.h.opts.StartTimeout,
-		Logger:           newHclog(p.log),
+		Logger:           newHclog(p.log, exit),
 		Stderr:           p.tail,
 		SyncStdout:       &lineLogger{log: p.log, stream: "stdout"},
 		SyncStderr:       &lineLogger{log: p.log, stream: "stderr"},
@@ -264,7 +304,9 @@ func (p *Plugin) launch(ctx context.Context) error {
 		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
 			return fail(fmt.Errorf("binary %s changed after its checksum was checked: refusing to run it", p.spec.Path))
 		}
-		return fail(fmt.Errorf("handshake failed (is %s a plugin built for this tutor, protocol version %d?): %w", p.spec.Path, plugins.ProtocolVersion, err))
+		err = p.handshakeError(client, exit, err)
+		client.Kill()
+		return err
 	}
 	raw, err := rpc.Dispense(p.spec.Kind)
 	if err != nil {
@@ -274,11 +316,12 @@ func (p *Plugin) launch(ctx context.Context) error {
 	defer cancel()
 	var configure func(context.Context, []byte) error
 	var health func(context.Context) error
+	var info func() plugins.Info
 	switch c := raw.(type) {
 	case *plugins.RetrieverGRPCClient:
-		configure, health = c.Configure, c.Health
+		configure, health, info = c.Configure, c.Health, func() plugins.Info { return c.Info }
 	case *plugins.GuardrailGRPCClient:
-		configure, health = c.Configure, c.Health
+		configure, health, info = c.Configure, c.Health, func() plugins.Info { return c.Info }
 	}
 	if err := configure(cctx, cfg); err != nil {
 		switch status.Code(err) {
@@ -298,12 +341,114 @@ func (p *Plugin) launch(ctx context.Context) error {
 	if rc := client.ReattachConfig(); rc != nil {
 		pid = rc.Pid
 	}
+	in := info()
 	p.mu.Lock()
-	p.client, p.raw, p.pid, p.state, p.since, p.lastErr = client, raw, pid, StateUp, time.Now(), nil
+	p.client, p.raw, p.pid, p.state, p.since, p.lastErr, p.info, p.backoff = client, raw, pid, StateUp, time.Now(), nil, in, 0
 	p.mu.Unlock()
 	p.h.metrics.up.WithLabelValues(p.spec.Name).Set(1)
-	p.log.Info("plugin started", "pid", pid, "path", p.spec.Path)
+	p.h.metrics.backoff.WithLabelValues(p.spec.Name).Set(0)
+	args := []any{"pid", pid, "path", p.spec.Path, "required", p.spec.Required}
+	if in.SDK != "" {
+		args = append(args, "sdk", in.SDK)
+	}
+	p.log.Info("plugin started", args...)
 	return nil
+}
+
+// versionedPlugins are the plugin sets of every protocol version this
+// host speaks (go-plugin offers them all in PLUGIN_PROTOCOL_VERSIONS).
+func versionedPlugins() map[int]plugin.PluginSet {
+	m := map[int]plugin.PluginSet{}
+	for _, v := range ProtocolVersions {
+		m[v] = plugins.PluginSet()
+	}
+	return m
+}
+
+// ProtocolVersions are the plugin protocol versions this host speaks
+// (plugins.ProtocolVersion of the SDKs it can run; docs/plugins.md,
+// "Versions").
+var ProtocolVersions = []int{plugins.ProtocolVersion}
+
+var (
+	unrecognizedRE  = regexp.MustCompile(`Unrecognized remote plugin message: ([^\n]*)`)
+	pluginVersionRE = regexp.MustCompile(`Plugin version: (\d+)`)
+)
+
+// handshakeError says why the handshake failed, the plugin's own account
+// first: how it exited and what it wrote to stderr, then what go-plugin
+// saw (reworded: its boilerplate is about other products).
+func (p *Plugin) handshakeError(client *plugin.Client, exit *exitStatus, err error) error {
+	msg := err.Error()
+	// A process that is ending is given a moment, for its exit status.
+	for i := 0; i < 20 && !client.Exited(); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	how := ""
+	if client.Exited() {
+		// "signal: killed" is go-plugin ending a process it gave up on.
+		if st := exit.get(); st != "" && st != "signal: killed" {
+			how = "exited with " + st + " before the handshake"
+		}
+	}
+	var why string
+	switch {
+	case strings.Contains(msg, "incompatible API version"):
+		v := "another version"
+		if m := pluginVersionRE.FindStringSubmatch(msg); m != nil {
+			v = "version " + m[1]
+		}
+		why = fmt.Sprintf("it speaks plugin protocol %s, this tutor speaks %s (SDK %s): rebuild it with an SDK of a matching version (docs/plugins.md, \"Versions\")",
+			v, joinInts(ProtocolVersions), plugins.SDKVersion)
+		how = ""
+	case strings.Contains(msg, "incompatible core API version"):
+		why = "it was built with an incompatible hashicorp/go-plugin: rebuild it with this SDK"
+		how = ""
+	case unrecognizedRE.MatchString(msg):
+		line := strings.TrimSpace(unrecognizedRE.FindStringSubmatch(msg)[1])
+		if line != "" {
+			how = ""
+			why = fmt.Sprintf("not a plugin of this tutor: its first line on stdout was %q, not go-plugin's handshake (main must call plugins.ServeRetriever or plugins.ServeGuardrail and print nothing before)", cut(line, 200))
+		} else if how == "" {
+			why = "it closed its stdout without a handshake (main must call plugins.ServeRetriever or plugins.ServeGuardrail)"
+		}
+	case strings.Contains(msg, "plugin exited before we could connect"):
+		if how == "" {
+			how = "exited before the handshake"
+		}
+	case strings.Contains(msg, "timeout while waiting for plugin to start"):
+		why = fmt.Sprintf("no handshake within %s (is it a plugin of this tutor? main must call plugins.ServeRetriever or plugins.ServeGuardrail)", p.h.opts.StartTimeout)
+	default:
+		why = "handshake failed: " + firstLine(msg)
+	}
+	parts := []string{}
+	if how != "" {
+		parts = append(parts, how)
+	}
+	if t := p.tail.String(); t != "" {
+		parts = append(parts, "its stderr: "+t)
+	} else if how != "" {
+		parts = append(parts, "nothing on stderr")
+	}
+	if why != "" {
+		parts = append(parts, why)
+	}
+	return errors.New(strings.Join(parts, "; "))
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return strings.TrimSpace(s[:i])
+	}
+	return s
+}
+
+func joinInts(vs []int) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = fmt.Sprint(v)
+	}
+	return strings.Join(s, ", ")
 }
 
 // env is the plugin's environment: a few basics and what the Spec says.
@@ -340,13 +485,36 @@ func (p *Plugin) down(why error) {
 	case wasUp && errors.Is(why, errStopped):
 		p.log.Info("plugin stopped")
 	case wasUp:
-		p.log.Warn("plugin down", "reason", why)
+		p.log.Warn("plugin down", "reason", why.Error(), "required", p.spec.Required)
 	}
+}
+
+// exited is why a process that ended by itself is down: its exit status
+// and last lines on stderr.
+func (p *Plugin) exited() error {
+	p.mu.RLock()
+	exit := p.exit
+	p.mu.RUnlock()
+	msg := "process exited"
+	if st := exit.get(); st != "" {
+		msg += " with " + st
+	}
+	if t := p.tail.String(); t != "" {
+		msg += "; its last output: " + t
+	}
+	return errors.New(msg)
 }
 
 // supervise restarts the plugin whenever it is down, with exponential
 // backoff, and watches it while it is up. It returns when stop closes.
-func (p *Plugin) supervise(started bool) {
+//
+// The wait before a restart doubles (MinBackoff up to MaxBackoff) after
+// every failed start and after every crash of a process that had not
+// stayed up StableAfter: a plugin that starts fine and then crashes on
+// every call is restarted ever more slowly, not every few hundred
+// milliseconds. A process that stayed up StableAfter restarts after
+// MinBackoff again. logged is the start error already reported.
+func (p *Plugin) supervise(started bool, logged string) {
 	defer close(p.done)
 	o := p.h.opts
 	backoff := o.MinBackoff
@@ -354,9 +522,12 @@ func (p *Plugin) supervise(started bool) {
 	defer tick.Stop()
 	lastHealth := time.Now()
 	failures := 0
-	var lastLogged string
 	for {
 		if !started {
+			p.mu.Lock()
+			p.backoff = backoff
+			p.mu.Unlock()
+			p.h.metrics.backoff.WithLabelValues(p.spec.Name).Set(backoff.Seconds())
 			select {
 			case <-p.stop:
 				return
@@ -370,18 +541,18 @@ func (p *Plugin) supervise(started bool) {
 				p.mu.Lock()
 				p.state, p.lastErr = StateDown, err
 				p.mu.Unlock()
-				if msg := err.Error(); msg != lastLogged {
-					p.log.Warn("plugin restart failed; retrying", "error", err, "backoff", backoff)
-					lastLogged = msg
-				}
 				backoff = min(backoff*2, o.MaxBackoff)
+				if msg := err.Error(); msg != logged {
+					p.log.Warn("plugin restart failed; retrying", "error", msg, "required", p.spec.Required, "retry_in", backoff.String())
+					logged = msg
+				}
 				continue
 			}
 			p.mu.Lock()
 			p.restarts++
 			p.mu.Unlock()
 			p.h.metrics.restarts.WithLabelValues(p.spec.Name).Inc()
-			lastLogged, failures, lastHealth = "", 0, time.Now()
+			logged, failures, lastHealth = "", 0, time.Now()
 		}
 		started = false
 		upSince := time.Now()
@@ -403,7 +574,7 @@ func (p *Plugin) supervise(started bool) {
 				break
 			}
 			if client.Exited() {
-				p.down(errors.New("process exited"))
+				p.down(p.exited())
 				break
 			}
 			if !check {
@@ -412,7 +583,7 @@ func (p *Plugin) supervise(started bool) {
 			lastHealth = time.Now()
 			if err := p.healthOf(raw); err != nil {
 				failures++
-				p.log.Warn("plugin health check failed", "error", err, "failures", failures)
+				p.log.Warn("plugin health check failed", "error", err.Error(), "failures", failures)
 				if failures >= o.UnhealthyAfter {
 					p.down(fmt.Errorf("failed %d health checks: %w", failures, err))
 					break
@@ -421,9 +592,12 @@ func (p *Plugin) supervise(started bool) {
 			}
 			failures = 0
 		}
-		if time.Since(upSince) > o.StableAfter {
+		if time.Since(upSince) >= o.StableAfter {
 			backoff = o.MinBackoff
+		} else {
+			backoff = min(backoff*2, o.MaxBackoff)
 		}
+		p.log.Info("plugin restarts after its backoff", "retry_in", backoff.String(), "was_up", time.Since(upSince).Round(time.Millisecond).String())
 	}
 }
 
@@ -459,8 +633,10 @@ func (p *Plugin) close() {
 	p.mu.Unlock()
 }
 
-// tailBuffer keeps the last lines a plugin wrote to stderr, for start-up
-// error messages.
+// tailBuffer keeps the last lines a plugin wrote to stderr, for error
+// messages. Debug and trace lines in hclog's JSON (go-plugin's own mTLS
+// and address chatter, and the plugin's debug logging) are left out; the
+// other JSON lines are shown as their level, message and fields.
 type tailBuffer struct {
 	mu    sync.Mutex
 	lines []string
@@ -472,18 +648,56 @@ func (t *tailBuffer) Write(b []byte) (int, error) {
 	defer t.mu.Unlock()
 	for _, c := range string(b) {
 		if c == '\n' {
-			t.lines = append(t.lines, t.part.String())
-			t.part.Reset()
-			if len(t.lines) > 5 {
-				t.lines = t.lines[1:]
+			if line, ok := tailLine(t.part.String()); ok {
+				t.lines = append(t.lines, line)
+				if len(t.lines) > 5 {
+					t.lines = t.lines[1:]
+				}
 			}
+			t.part.Reset()
 			continue
 		}
-		if t.part.Len() < 500 {
+		if t.part.Len() < 2000 {
 			t.part.WriteRune(c)
 		}
 	}
 	return len(b), nil
+}
+
+// tailLine is how a stderr line is shown, and whether at all.
+func tailLine(line string) (string, bool) {
+	line = strings.TrimSpace(line)
+	if line == "" {
+		return "", false
+	}
+	if !strings.HasPrefix(line, "{") {
+		return cut(line, 500), true
+	}
+	var m map[string]any
+	if json.Unmarshal([]byte(line), &m) != nil {
+		return cut(line, 500), true
+	}
+	level, _ := m["@level"].(string)
+	if level == "debug" || level == "trace" {
+		return "", false
+	}
+	msg, _ := m["@message"].(string)
+	var keys []string
+	for k := range m {
+		if !strings.HasPrefix(k, "@") {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	if level != "" {
+		b.WriteString(level + ": ")
+	}
+	b.WriteString(msg)
+	for _, k := range keys {
+		fmt.Fprintf(&b, " %s=%v", k, m[k])
+	}
+	return cut(b.String(), 500), true
 }
 
 func (t *tailBuffer) reset() {
@@ -496,10 +710,32 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ls := append([]string{}, t.lines...)
-	if t.part.Len() > 0 {
-		ls = append(ls, t.part.String())
+	if line, ok := tailLine(t.part.String()); ok {
+		ls = append(ls, line)
 	}
 	return strings.Join(ls, " | ")
+}
+
+// exitStatus is how a plugin process ended, as go-plugin reports it
+// ("exit status 1", "signal: killed"); "" until it ended.
+type exitStatus struct {
+	mu     sync.Mutex
+	status string
+}
+
+func (e *exitStatus) set(s string) {
+	e.mu.Lock()
+	e.status = s
+	e.mu.Unlock()
+}
+
+func (e *exitStatus) get() string {
+	if e == nil {
+		return ""
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.status
 }
 
 // lineLogger logs what a plugin writes to os.Stdout or os.Stderr after it

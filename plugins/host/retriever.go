@@ -3,8 +3,11 @@ package host
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
+	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/learnplatform/platform/plugins"
@@ -46,14 +49,23 @@ func (r *Retriever) Search(ctx context.Context, q plugins.Query) ([]plugins.Chun
 	return r.screen(q, got), nil
 }
 
-// screen is the host's own check of a search answer.
+// screen is the host's own check of a search answer. What it drops is
+// counted per reason and logged as one line per call (rate-limited like
+// every warning about the plugin), with the first ids of each reason.
 func (r *Retriever) screen(q plugins.Query, got []plugins.Chunk) []plugins.Chunk {
 	out := got[:0:0]
 	seen := map[string]bool{}
+	counts := map[string]int{}
+	examples := map[string][]string{}
+	var firstErr error
 	drop := func(reason string, c plugins.Chunk, err error) {
-		r.h.metrics.dropped.WithLabelValues(r.spec.Name, reason).Inc()
-		r.log.Warn("dropped a search result", "reason", reason, "id", c.ID, "course", c.Course, "stage", c.Stage,
-			"query_course", q.Course, "max_stage", q.MaxStage, "error", err)
+		counts[reason]++
+		if len(examples[reason]) < 3 {
+			examples[reason] = append(examples[reason], fmt.Sprintf("%q", cut(c.ID, 80)))
+		}
+		if firstErr == nil && err != nil {
+			firstErr = err
+		}
 	}
 	for _, c := range got {
 		switch err := c.Validate(); {
@@ -66,18 +78,52 @@ func (r *Retriever) screen(q plugins.Query, got []plugins.Chunk) []plugins.Chunk
 		case seen[c.ID]:
 			drop("duplicate", c, nil)
 		case len(out) == q.TopK:
-			drop("oversized", c, errors.New("more results than top_k"))
+			drop("excess", c, nil)
 		default:
 			seen[c.ID] = true
 			out = append(out, c)
 		}
 	}
+	if len(counts) == 0 {
+		return out
+	}
+	reasons := make([]string, 0, len(counts))
+	for reason, n := range counts {
+		r.h.metrics.dropped.WithLabelValues(r.spec.Name, reason).Add(float64(n))
+		reasons = append(reasons, reason)
+	}
+	sort.Strings(reasons)
+	args := []any{"kept", len(out), "dropped", len(got) - len(out)}
+	var ex []string
+	for _, reason := range reasons {
+		args = append(args, reason, counts[reason])
+		ex = append(ex, reason+": "+strings.Join(examples[reason], ", "))
+	}
+	args = append(args, "examples", strings.Join(ex, "; "), "query_course", q.Course, "max_stage", q.MaxStage, "top_k", q.TopK)
+	if firstErr != nil {
+		args = append(args, "first_error", firstErr.Error())
+	}
+	// Locked results mean the plugin ignores the query's stage: always
+	// worth a line of its own key, so excess results cannot hide it.
+	msg := "dropped search results"
+	if counts["locked"] > 0 {
+		msg = "dropped search results above the learner's stage or of another course"
+	}
+	r.warn(msg, args...)
 	return out
 }
 
 // Ingest feeds the plugin one course; ErrUnsupported when it is not fed by
-// ingestion. Ingestion gets ten times the call timeout.
+// ingestion (it said so at its start, or answered UNIMPLEMENTED), without
+// a warning or an error counted. Ingestion gets ten times the call timeout.
 func (r *Retriever) Ingest(ctx context.Context, course string, lessons []plugins.Lesson) (plugins.IngestReport, error) {
+	r.mu.RLock()
+	info, up := r.info, r.state == StateUp
+	r.mu.RUnlock()
+	if up && !info.Has(plugins.CapabilityIngest) {
+		r.h.metrics.calls.WithLabelValues(r.spec.Name, "Ingest", "unsupported").Inc()
+		return plugins.IngestReport{}, fmt.Errorf("%s: %w", r.spec.Name, plugins.ErrUnsupported)
+	}
 	var rep plugins.IngestReport
 	err := r.callWithTimeout(ctx, "Ingest", 10*r.spec.timeout(), func(ctx context.Context, raw any) error {
 		var err error
@@ -96,25 +142,73 @@ type Result struct {
 	Failed map[string]error
 }
 
+// ErrLate is in Result.Failed for a retriever that had not answered when
+// Search answered without it (Options.SearchSoftDeadline, SearchQuorum).
+var ErrLate = errors.New("no answer by the search's soft deadline; answered without it")
+
 // Search asks every retriever at once and fuses their answers by
 // reciprocal rank (k = 60), best first, at most q.TopK. Each chunk's Score
 // becomes its fused score.
+//
+// It answers when every retriever answered or failed, when SearchQuorum
+// of them answered, or once SearchSoftDeadline passed and at least one
+// answered: a slow retriever then costs the soft deadline, not its whole
+// timeout. The calls still running are cancelled and named in Failed
+// (ErrLate).
 func (h *Host) Search(ctx context.Context, q plugins.Query) Result {
 	res := Result{Failed: map[string]error{}}
-	answers := make([][]plugins.Chunk, len(h.retrievers))
-	errs := make([]error, len(h.retrievers))
-	var wg sync.WaitGroup
+	n := len(h.retrievers)
+	answers := make([][]plugins.Chunk, n)
+	if n == 0 {
+		return res
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type answer struct {
+		i      int
+		chunks []plugins.Chunk
+		err    error
+	}
+	ch := make(chan answer, n)
 	for i, r := range h.retrievers {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
-			answers[i], errs[i] = r.Search(ctx, q)
+			cs, err := r.Search(ctx, q)
+			ch <- answer{i, cs, err}
 		}()
 	}
-	wg.Wait()
+	quorum := h.opts.SearchQuorum
+	if quorum <= 0 || quorum > n {
+		quorum = n
+	}
+	soft := time.NewTimer(h.opts.SearchSoftDeadline)
+	defer soft.Stop()
+	done := make([]bool, n)
+	answered, finished, softPassed := 0, 0, false
+wait:
+	for finished < n {
+		select {
+		case a := <-ch:
+			finished++
+			done[a.i] = true
+			if a.err != nil {
+				res.Failed[h.retrievers[a.i].spec.Name] = a.err
+				continue
+			}
+			answers[a.i] = a.chunks
+			answered++
+			if answered >= quorum || softPassed {
+				break wait
+			}
+		case <-soft.C:
+			softPassed = true
+			if answered > 0 {
+				break wait
+			}
+		}
+	}
 	for i, r := range h.retrievers {
-		if errs[i] != nil {
-			res.Failed[r.spec.Name] = errs[i]
+		if !done[i] {
+			res.Failed[r.spec.Name] = fmt.Errorf("%s: %w (%s)", r.spec.Name, ErrLate, h.opts.SearchSoftDeadline)
 		}
 	}
 	res.Chunks = Fuse(min(max(q.TopK, 1), MaxTopK), answers...)

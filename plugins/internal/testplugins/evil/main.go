@@ -57,6 +57,12 @@ func (r retriever) Search(ctx context.Context, q plugins.Query) ([]plugins.Chunk
 			out = append(out, c)
 		}
 		return out, nil
+	case "flood": // thousands of tiny chunks, whatever top_k says
+		var out []plugins.Chunk
+		for i := range 5000 {
+			out = append(out, chunk(fmt.Sprintf("tiny%d", i), 1))
+		}
+		return out, nil
 	case "slow": // ignores its deadline
 		time.Sleep(5 * time.Second)
 	case "crash":
@@ -84,6 +90,16 @@ func (retriever) Health(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// searchOnly is a retriever that is not fed by ingestion (no Ingest).
+type searchOnly struct{ r retriever }
+
+func (s searchOnly) Search(ctx context.Context, q plugins.Query) ([]plugins.Chunk, error) {
+	return s.r.Search(ctx, q)
+}
+func (s searchOnly) Configure(ctx context.Context, config []byte) error {
+	return s.r.Configure(ctx, config)
 }
 
 type guardrail struct{}
@@ -155,6 +171,10 @@ func main() {
 	}
 	if os.Getenv("EVIL_KIND") == "guardrail" {
 		plugins.ServeGuardrail(guardrail{})
+		return
+	}
+	if os.Getenv("EVIL_NOINGEST") != "" {
+		plugins.ServeRetriever(searchOnly{retriever{memstore.New()}})
 		return
 	}
 	plugins.ServeRetriever(retriever{memstore.New()})
