@@ -74,7 +74,7 @@ bench: ## benchmarks, each printing its figures and ratios against a floor measu
 
 # Every fuzz target: package and name. `make fuzz` runs each for FUZZTIME;
 # `make test` runs each briefly (their seed corpora run as plain tests too).
-FUZZ_TARGETS := ./identity/web:FuzzReadSubmission ./kit/token:FuzzValidate ./kit/token:FuzzParseClaims ./tutor/chatkit:FuzzParseRequest
+FUZZ_TARGETS := ./identity/web:FuzzReadSubmission ./kit/token:FuzzValidate ./kit/token:FuzzParseClaims ./tutor/chatkit:FuzzParseRequest ./migrations/legacy:FuzzInspectHash
 FUZZTIME ?= 60s
 
 fuzz: ## fuzz every target for FUZZTIME (default 60s) each
