@@ -1,9 +1,12 @@
 // Package identity is the platform's identity edge: the hosted login UI for
 // Kratos' self-service flows and the only public path to Kratos' public API,
-// where the platform enforces what Kratos lacks (password composition rules
-// today; lockout, roles and the auth event log with their issues). This root
-// package holds the domain (password policy) and configuration; kratos/
-// talks to Kratos, web/ serves pages and the proxy, cmd/identity wires them.
+// where the platform enforces what Kratos lacks (password composition rules,
+// lockout, roles, the auth event log, and voiding access tokens when access
+// is taken away). This root package holds the domain (password policy,
+// lockout rules, the account actions that revoke tokens) and configuration;
+// kratos/ talks to Kratos, hydra/ to Hydra's admin API, postgres/ to the
+// platform database, web/ serves pages, the proxy and the admin API, and
+// cmd/identity wires them.
 package identity
 
 import (
