@@ -388,6 +388,12 @@ func (s *Stack) writeConfigs() error {
 	if err := os.WriteFile(filepath.Join(s.opts.DataDir, "secrets", "tutor.env"), []byte("TUTOR_DATABASE_URL="+s.DSN("platform")+"\n"), 0o600); err != nil {
 		return err
 	}
+	// Likewise for the identity CLI (`identity users set-role/set-state`),
+	// which writes token revocations and auth events to the platform
+	// database: `env $(cat .data/secrets/identity.env) bin/identity users ...`.
+	if err := os.WriteFile(filepath.Join(s.opts.DataDir, "secrets", "identity.env"), []byte("IDENTITY_DATABASE_URL="+s.DSN("platform")+"\n"), 0o600); err != nil {
+		return err
+	}
 	kratosSecrets := mergeTrees(s.kratosSecrets(), social)
 	files := map[string]m{
 		filepath.Join(runDir, "kratos.local.yml"):              s.kratosLocal(),
