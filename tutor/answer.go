@@ -56,6 +56,26 @@ type AnswerWriter interface {
 	Usage(in, out int64)
 }
 
+// RefusalWriter is an AnswerWriter that keeps a refusal apart from an
+// answer. The agent refuses when the input guardrails blocked a message:
+// the refusal text is the guardrails' (or the tutor's own when one
+// failed), not the model's, so it is never screened by the output
+// guardrails; with uncounted (a guardrail failed) the learner's message
+// does not count against the quota.
+type RefusalWriter interface {
+	Refuse(text string, uncounted bool)
+}
+
+// Refuse writes a refusal through w: w.Refuse when w is a RefusalWriter,
+// else as the answer's text.
+func Refuse(w AnswerWriter, text string, uncounted bool) {
+	if r, ok := w.(RefusalWriter); ok {
+		r.Refuse(text, uncounted)
+		return
+	}
+	w.Text(text)
+}
+
 // Responder answers a learner's message. An error ends the answer; the
 // caller turns it into a protocol error the learner can retry.
 type Responder interface {

@@ -47,6 +47,11 @@ type GuardInput struct {
 type InputVerdict struct {
 	// Blocked: do not ask the model; the answer is LearnerMessage.
 	Blocked bool
+	// Unchecked: blocked because a guardrail could not check the message
+	// (it failed, and fails closed), not because of the message; the
+	// LearnerMessage is the tutor's own. The message does not count
+	// against the learner's quota.
+	Unchecked bool
 	// LearnerMessage is the block's message, or notes about rewrites for
 	// the learner (shown as a notice), or empty.
 	LearnerMessage string

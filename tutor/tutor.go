@@ -171,4 +171,8 @@ type ThreadStore interface {
 	DeleteItemsAfter(ctx context.Context, userID, threadID, itemID string, quota *Quota) (Item, QuotaState, error)
 	// QuotaState reports the user's standing without counting anything.
 	QuotaState(ctx context.Context, userID string, quota Quota) (QuotaState, error)
+	// Uncount gives back the user's most recently counted message (one
+	// that the tutor could not answer for reasons not the learner's: a
+	// guardrail that failed). With none counted it does nothing.
+	Uncount(ctx context.Context, userID string) error
 }

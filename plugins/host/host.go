@@ -81,6 +81,7 @@ type Host struct {
 	retrievers []*Retriever
 	guardrails []*Guardrail
 	closeOnce  sync.Once
+	logs       *logLimiter // the host's own warnings (searches answered without some retrievers)
 }
 
 // StartError is Start's error when required plugins could not start.
@@ -108,7 +109,7 @@ func (e *StartError) Error() string {
 // with ErrUnavailable meanwhile.
 func Start(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 	opts.defaults()
-	h := &Host{opts: opts, metrics: newMetrics(opts.Registerer)}
+	h := &Host{opts: opts, metrics: newMetrics(opts.Registerer), logs: newLogLimiter(opts.LogInterval)}
 	seen := map[string]bool{}
 	for i, s := range specs {
 		if err := s.Validate(); err != nil {

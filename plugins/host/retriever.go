@@ -211,6 +211,24 @@ wait:
 			res.Failed[r.spec.Name] = fmt.Errorf("%s: %w (%s)", r.spec.Name, ErrLate, h.opts.SearchSoftDeadline)
 		}
 	}
+	if len(res.Failed) > 0 && answered > 0 {
+		if ok, held := h.logs.allow("partial search"); ok {
+			names := make([]string, 0, len(res.Failed))
+			for n := range res.Failed {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			reasons := make([]string, len(names))
+			for i, n := range names {
+				reasons[i] = OneLine(res.Failed[n].Error(), 300)
+			}
+			args := []any{"without", strings.Join(names, ","), "why", strings.Join(reasons, "; "), "answered", answered}
+			if held > 0 {
+				args = append(args, "suppressed", held)
+			}
+			h.opts.Logger.Warn("search answered without some retrievers", args...)
+		}
+	}
 	res.Chunks = Fuse(min(max(q.TopK, 1), MaxTopK), answers...)
 	return res
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -131,4 +132,73 @@ func (s Spec) maxResponse() int {
 		return s.MaxResponseBytes
 	}
 	return DefaultMaxResponseBytes
+}
+
+// ResolvePaths makes the relative paths of specs absolute against the
+// directory of configFile, the tutor's config file they were read from:
+// a plugin runs in the tutor's working directory, which need not be the
+// config's. It resolves Path and, anywhere in Config, the string values
+// (or lists of strings) of keys named path, file or dir or ending in
+// _path, _file, _dir (or _paths, _files, _dirs). Absolute paths and URLs
+// ("scheme://...") are left alone.
+func ResolvePaths(specs []Spec, configFile string) []Spec {
+	if configFile == "" {
+		return specs
+	}
+	base, err := filepath.Abs(filepath.Dir(configFile))
+	if err != nil {
+		return specs
+	}
+	out := make([]Spec, len(specs))
+	for i, s := range specs {
+		if s.Path != "" && !filepath.IsAbs(s.Path) {
+			s.Path = filepath.Join(base, s.Path)
+		}
+		s.Config = resolveConfig(s.Config, base, false)
+		out[i] = s
+	}
+	return out
+}
+
+// PathKey reports whether a config key names a path ResolvePaths resolves.
+func PathKey(key string) bool {
+	k := strings.ToLower(key)
+	switch k {
+	case "path", "file", "dir", "paths", "files", "dirs":
+		return true
+	}
+	for _, suf := range []string{"_path", "_file", "_dir", "_paths", "_files", "_dirs"} {
+		if strings.HasSuffix(k, suf) {
+			return true
+		}
+	}
+	return false
+}
+
+func resolveConfig(v any, base string, isPath bool) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = resolveConfig(e, base, PathKey(k))
+		}
+		return m
+	case map[any]any:
+		m := make(map[any]any, len(x))
+		for k, e := range x {
+			m[k] = resolveConfig(e, base, PathKey(fmt.Sprint(k)))
+		}
+		return m
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = resolveConfig(e, base, isPath)
+		}
+		return out
+	case string:
+		if isPath && x != "" && !filepath.IsAbs(x) && !strings.Contains(x, "://") {
+			return filepath.Join(base, x)
+		}
+	}
+	return v
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -263,4 +264,26 @@ func tailOf(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+func TestResolvePaths(t *testing.T) {
+	specs := []Spec{{Name: "a", Path: "bin/plugin", Config: map[string]any{
+		"chunks_file": "data/chunks.json", "dir": "/abs/dir", "table": "t", "url": "http://x/y",
+		"nested":      map[string]any{"index_path": "idx", "name": "keep"},
+		"extra_files": []any{"a.json", "/b.json"}, "base_url_file": "https://x/y",
+	}}, {Name: "b", Path: "/opt/p"}}
+	got := ResolvePaths(specs, "conf/tutor.yml")
+	base, _ := filepath.Abs("conf")
+	c := got[0].Config.(map[string]any)
+	want := map[string]any{
+		"chunks_file": filepath.Join(base, "data/chunks.json"), "dir": "/abs/dir", "table": "t", "url": "http://x/y",
+		"nested":      map[string]any{"index_path": filepath.Join(base, "idx"), "name": "keep"},
+		"extra_files": []any{filepath.Join(base, "a.json"), "/b.json"}, "base_url_file": "https://x/y",
+	}
+	if fmt.Sprint(c) != fmt.Sprint(want) || got[0].Path != filepath.Join(base, "bin/plugin") || got[1].Path != "/opt/p" {
+		t.Errorf("resolved:\n%v\n%v\n%s", c, want, got[0].Path)
+	}
+	if specs[0].Config.(map[string]any)["chunks_file"] != "data/chunks.json" {
+		t.Error("the caller's specs changed")
+	}
 }

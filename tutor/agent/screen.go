@@ -60,7 +60,7 @@ func (a *access) screenInput(ctx context.Context, ps []tutor.Passage) (t tutor.T
 	}
 	v := a.guard.CheckInput(ctx, tutor.GuardInput{Turn: a.turn, Message: t.Question, QuotedText: t.QuotedText, Passages: ps})
 	if v.Blocked {
-		a.w.Text(v.LearnerMessage)
+		tutor.Refuse(a.w, v.LearnerMessage, v.Unchecked)
 		return t, nil, false
 	}
 	if v.LearnerMessage != "" {

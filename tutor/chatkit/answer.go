@@ -37,6 +37,14 @@ func (h *Handler) answer(ctx context.Context, c tutor.Caller, th tutor.Thread, m
 	} else {
 		aw.finish(saveCtx, tutor.ItemDone, h.checkOutput(ctx, turn, aw))
 	}
+	if aw.uncounted && !c.Staff() {
+		// A guardrail failed: not the learner's fault, so not their message.
+		if err := h.cfg.Threads.Uncount(saveCtx, c.UserID); err != nil {
+			h.cfg.Logger.Error("give back a message the guardrails could not check", "error", err)
+		} else {
+			aw.Notice("info", "", "This message did not count against your daily limit.")
+		}
+	}
 	u := tutor.Usage{UserID: c.UserID, At: time.Now(), Total: time.Since(start), Failed: err != nil, TokensIn: aw.tokensIn, TokensOut: aw.tokensOut}
 	if !aw.firstText.IsZero() {
 		u.FirstToken = max(aw.firstText.Sub(start), time.Millisecond)
@@ -51,7 +59,10 @@ func (h *Handler) answer(ctx context.Context, c tutor.Caller, th tutor.Thread, m
 // returns its replacement, or nil to keep it. An answer cut short is
 // checked too: what was streamed is stored.
 func (h *Handler) checkOutput(ctx context.Context, turn tutor.Turn, aw *answerWriter) *string {
-	if h.cfg.Guard == nil || !aw.started {
+	// A refusal is the guardrails' own text (or the tutor's, when one
+	// failed), not the model's: screening it as an answer could only
+	// replace the message that explains the refusal.
+	if h.cfg.Guard == nil || !aw.started || aw.refused {
 		return nil
 	}
 	// The answer's own deadline may be spent (a slow model); the check
@@ -146,6 +157,8 @@ type answerWriter struct {
 	start  time.Time
 
 	started   bool
+	refused   bool // the answer is the input guardrails' refusal, not the model's
+	uncounted bool // ...because a guardrail failed: the message is given back
 	item      AssistantMessageItem
 	sources   []tutor.SourceRef
 	passages  []tutor.Passage
@@ -194,6 +207,12 @@ func (a *answerWriter) Text(delta string) {
 	a.item.Content[0].Text += delta
 	a.send(ItemUpdatedEvent{Type: EvItemUpdated, ItemID: a.item.ID,
 		Update: TextDelta{Type: UpdTextDelta, ContentIndex: 0, Delta: delta}})
+}
+
+// Refuse implements tutor.RefusalWriter.
+func (a *answerWriter) Refuse(text string, uncounted bool) {
+	a.Text(text)
+	a.refused, a.uncounted = true, a.uncounted || uncounted
 }
 
 func (a *answerWriter) Source(p tutor.Passage) {

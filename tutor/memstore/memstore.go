@@ -417,6 +417,19 @@ func (s *Store) QuotaState(ctx context.Context, userID string, quota tutor.Quota
 	return qs, nil
 }
 
+// Uncount implements tutor.ThreadStore.
+func (s *Store) Uncount(ctx context.Context, userID string) error {
+	if err := s.begin(ctx, "Uncount"); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if q := s.quota[userID]; len(q) > 0 {
+		s.quota[userID] = q[:len(q)-1]
+	}
+	return nil
+}
+
 // ThreadItems returns every item of a thread, hidden context included, in
 // order: what a test asserts was (or was not) stored.
 func (s *Store) ThreadItems(threadID string) []tutor.Item {

@@ -73,7 +73,7 @@ func (r Retriever) Retrieve(ctx context.Context, q tutor.RetrievalQuery) ([]tuto
 			sp.SetStatus(codes.Error, "no retriever answered")
 			return nil, fmt.Errorf("%w: %s", tutor.ErrSearchUnavailable, strings.Join(reasons, "; "))
 		}
-		logger(r.Logger).Warn("some retrievers did not answer; using the others", "failed", strings.Join(reasons, "; "))
+		// The host logged it (rate-limited): one line per search at most.
 	}
 	ps := make([]tutor.Passage, 0, len(res.Chunks))
 	for _, c := range res.Chunks {
@@ -122,7 +122,7 @@ func (g Guard) CheckInput(ctx context.Context, in tutor.GuardInput) tutor.InputV
 	v := g.Host.CheckInput(ctx, plugins.InputCheck{Message: in.Message, Context: conversation(in.Turn), Chunks: chunks})
 	sp.SetAttributes(attribute.Bool("plugins.blocked", v.Blocked), attribute.String("plugins.by", v.By))
 	sp.End()
-	out := tutor.InputVerdict{Blocked: v.Blocked, LearnerMessage: v.LearnerMessage, Message: v.Message, Reasons: v.Reasons}
+	out := tutor.InputVerdict{Blocked: v.Blocked, Unchecked: v.Unchecked, LearnerMessage: v.LearnerMessage, Message: v.Message, Reasons: v.Reasons}
 	byID := make(map[string]tutor.Passage, len(in.Passages))
 	for _, p := range in.Passages {
 		byID[ChunkID(p.Course, p.Lesson, p.Anchor)] = p

@@ -212,6 +212,13 @@ func (db *DB) AddItems(ctx context.Context, userID, threadID string, items []tut
 	return qs, err
 }
 
+// Uncount implements tutor.ThreadStore: the user's newest quota row goes.
+func (db *DB) Uncount(ctx context.Context, userID string) error {
+	_, err := db.pool.Exec(ctx, `DELETE FROM tutor_message_quota WHERE ctid = (
+		SELECT ctid FROM tutor_message_quota WHERE user_id = $1 ORDER BY sent_at DESC LIMIT 1)`, userID)
+	return err
+}
+
 // QuotaState implements tutor.ThreadStore.
 func (db *DB) QuotaState(ctx context.Context, userID string, quota tutor.Quota) (tutor.QuotaState, error) {
 	var used int

@@ -4,6 +4,7 @@
 //	tutor ingest [-config PATH] DIR     load the Markdown lessons under DIR (and into every retriever plugin)
 //	tutor plugins list [-config PATH]   start the declared plugins, show what runs, stop them
 //	tutor plugins check [-config PATH]  the same, and ask each whether it answers; exit 1 when a required one does not
+//	tutor eval [-config PATH] [flags]   run the tutoring evaluation against the tutor as configured (tutor/eval)
 package main
 
 import (
@@ -32,6 +33,7 @@ import (
 	"github.com/learnplatform/platform/tutor/api"
 	"github.com/learnplatform/platform/tutor/chatkit"
 	"github.com/learnplatform/platform/tutor/content"
+	"github.com/learnplatform/platform/tutor/eval"
 	"github.com/learnplatform/platform/tutor/pipeline"
 	"github.com/learnplatform/platform/tutor/pluginhost"
 	"github.com/learnplatform/platform/tutor/postgres"
@@ -41,11 +43,13 @@ import (
 func main() {
 	args := os.Args[1:]
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "ingest" || args[0] == "plugins") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "ingest" || args[0] == "plugins" || args[0] == "eval") {
 		cmd, args = args[0], args[1:]
 	}
 	var dir string
 	switch cmd {
+	case "eval": // its own flags, the same config file and environment
+		os.Exit(eval.Main(args, os.Stdout, os.Stderr))
 	case "ingest":
 		// The folder is the last argument; the rest are the usual flags.
 		if len(args) == 0 || strings.HasPrefix(args[len(args)-1], "-") {
@@ -72,6 +76,7 @@ func main() {
 	defer stop()
 
 	specs, err := cfg.PluginSpecs(os.LookupEnv)
+	specs = host.ResolvePaths(specs, path) // relative to the config file, not the working directory
 	if err == nil {
 		switch cmd {
 		case "ingest":
@@ -192,16 +197,13 @@ func pluginsCommand(ctx context.Context, specs []host.Spec, check bool, logger *
 		fmt.Println("no plugins declared (the tutor searches its own lesson store and runs no guardrails)")
 		return nil
 	}
-	// Start every plugin as optional, so one that fails is shown next to
-	// the others rather than ending the command.
+	// Start every plugin even when a required one fails, so one that fails
+	// is shown next to the others (once: in the table's notes, not logged).
 	required := map[string]bool{}
-	relaxed := make([]host.Spec, len(specs))
-	for i, s := range specs {
+	for _, s := range specs {
 		required[s.Name] = s.Required
-		s.Required = false
-		relaxed[i] = s
 	}
-	h, err := host.Start(ctx, relaxed, host.Options{Logger: logger})
+	h, err := host.Start(ctx, specs, host.Options{Logger: logger, StartDegraded: true})
 	if err != nil {
 		return err
 	}
@@ -255,6 +257,8 @@ func run(ctx context.Context, cfg tutor.Config, specs []host.Spec, logger *slog.
 	if plugs != nil {
 		// After the answers still being written (below): they use them.
 		defer plugs.Close()
+		// Not ready while a required plugin is down (crashed, restarting).
+		srv.AddCheck(server.Check{Name: "plugins", Probe: plugs.Ready})
 	}
 
 	if cfg.Content.Dir != "" {

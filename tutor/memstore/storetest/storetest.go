@@ -26,6 +26,7 @@ func Run(t *testing.T, store tutor.ThreadStore) {
 	t.Run("retry counts like a message", func(t *testing.T) { retryCounts(t, store) })
 	t.Run("retry refusals cost nothing", func(t *testing.T) { retryRefusals(t, store) })
 	t.Run("exact under concurrency", func(t *testing.T) { concurrent(t, store) })
+	t.Run("uncount gives one message back", func(t *testing.T) { uncount(t, store) })
 	t.Run("items and pages", func(t *testing.T) { itemsAndPages(t, store) })
 }
 
@@ -118,6 +119,42 @@ func quotaAndOwnership(t *testing.T, s tutor.ThreadStore) {
 	// Exempt callers are not counted.
 	if _, err := s.AddItems(ctx, user, th.ID, []tutor.Item{item(th.ID, tutor.ItemUserMessage, "staff")}, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func uncount(t *testing.T, s tutor.ThreadStore) {
+	ctx := context.Background()
+	user, other := tutor.NewID("u"), tutor.NewID("u")
+	q := &tutor.Quota{Limit: 2, Window: tutor.QuotaWindow}
+	if err := s.Uncount(ctx, user); err != nil {
+		t.Fatalf("nothing counted: %v", err)
+	}
+	th, _ := thread(t, s, user)
+	oth, _ := thread(t, s, other)
+	if _, err := s.AddItems(ctx, other, oth.ID, []tutor.Item{item(oth.ID, tutor.ItemUserMessage, "x")}, q); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := s.AddItems(ctx, user, th.ID, []tutor.Item{item(th.ID, tutor.ItemUserMessage, "m")}, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Uncount(ctx, user); err != nil {
+		t.Fatal(err)
+	}
+	if n := counted(t, s, user, *q); n != 1 {
+		t.Fatalf("after uncount %d counted, want 1", n)
+	}
+	if n := counted(t, s, other, *q); n != 1 {
+		t.Fatalf("another user's count changed: %d", n)
+	}
+	// The message given back can be sent again.
+	if _, err := s.AddItems(ctx, user, th.ID, []tutor.Item{item(th.ID, tutor.ItemUserMessage, "again")}, q); err != nil {
+		t.Fatalf("after uncount: %v", err)
+	}
+	// The stored items are not touched.
+	if n := len(all(t, s, th)); n != 4 {
+		t.Fatalf("%d items", n)
 	}
 }
 
