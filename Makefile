@@ -60,7 +60,7 @@ test-integration:
 	STACK_BIN=$(BIN) $(GO) test -count=1 -timeout 30m ./e2e/...
 
 bench: ## benchmarks, each printing its figures and ratios against a floor measured in the same run
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./kit/token/
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./kit/token/ ./kit/revocation/
 	# the tutor on its own stack: first event at 500 learners (burst and steady), a 200-item thread vs bare pgx, memory per stream
 	STACK_BIN=$(BIN) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./e2e/tutor/bench/
 	$(GO) test -run '^$$' -bench SignIn -benchtime 60x ./e2e/edge/

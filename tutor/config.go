@@ -19,6 +19,10 @@ import (
 type Config struct {
 	// Listen is the address the tutor serves on.
 	Listen string `yaml:"listen"`
+	// OpsListen, when set, serves /metrics and /readyz with details on a
+	// separate address for Prometheus and probes; the public port then
+	// keeps them to itself (production configs set it).
+	OpsListen string `yaml:"ops_listen"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	// PublicURL is where learners reach the tutor; lesson links in answers

@@ -249,7 +249,7 @@ func run(ctx context.Context, cfg tutor.Config, specs []host.Spec, logger *slog.
 	defer pool.Close()
 	db := postgres.New(pool)
 
-	srv := server.NewWith("tutor", logger, server.Options{Tracer: tr.Provider()}, server.PingCheck("postgres", db.Pool()))
+	srv := server.NewWith("tutor", logger, server.Options{Tracer: tr.Provider(), OpsListen: cfg.OpsListen}, server.PingCheck("postgres", db.Pool()))
 	plugs, err := startPlugins(ctx, specs, logger, srv.Registry)
 	if err != nil {
 		return err
