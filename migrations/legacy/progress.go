@@ -75,17 +75,6 @@ func (p *Progress) Finish() {
 	}
 }
 
-// Rate is units per second so far.
-func (p *Progress) Rate() float64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := p.now().Sub(p.started).Seconds()
-	if s <= 0 {
-		return 0
-	}
-	return float64(p.done) / s
-}
-
 const barWidth = 30
 
 func (p *Progress) draw() {
