@@ -2,9 +2,14 @@
 // migrations, Mailpit, Kratos, Hydra, identity, consent and tutor. Ctrl-C
 // stops everything; so does any component dying, which is named with why.
 //
-//	stack [-data .data] [-bin bin] [-root .] [-postgres-port 54320] ...
+//	stack [-data .data] [-bin bin] [-root .] [-plugins FILE] [-postgres-port 54320] ...
+//	stack token [-password P] [-tutor-port 8080 ...] EMAIL
 //
 // Every port flag also reads STACK_<NAME>_PORT from the environment.
+// -plugins (env STACK_PLUGINS) declares more plugins for the tutor
+// (docs/plugins.md, "Try it locally"). `stack token` prints an access
+// token for the tutor's API of the learner EMAIL on a running local
+// stack, creating the account when there is none (e2e/stack.LearnerToken).
 package main
 
 import (
@@ -22,11 +27,35 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "token" {
+		token(os.Args[2:])
+		return
+	}
 	ports := stack.DefaultPorts()
 	opts := stack.Options{Logs: os.Stdout}
+	pluginsFile := flag.String("plugins", os.Getenv("STACK_PLUGINS"), "YAML file declaring more plugins for the tutor (env STACK_PLUGINS)")
 	flag.StringVar(&opts.Root, "root", ".", "repository checkout holding ory-config/")
 	flag.StringVar(&opts.DataDir, "data", ".data", "state kept between starts (cluster, secrets, mail)")
 	flag.StringVar(&opts.BinDir, "bin", "bin", "directory of the kratos, hydra, mailpit, identity, consent and tutor binaries")
+	portFlags(flag.CommandLine, &ports)
+	flag.Parse()
+	opts.Ports = ports
+	if *pluginsFile != "" {
+		extra, err := stack.LoadPlugins(*pluginsFile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "stack: -plugins: %v\n", err)
+			os.Exit(2)
+		}
+		opts.TutorPlugins = stack.WithPlugins(extra)
+		for _, s := range extra {
+			fmt.Printf("stack: the tutor also runs plugin %s (%s, %s) from %s\n", s.Name, s.Kind, map[bool]string{true: "required", false: "optional"}[s.Required], s.Path)
+		}
+	}
+	serve(opts)
+}
+
+// portFlags defines a flag per port, defaulting to STACK_<NAME>_PORT.
+func portFlags(fs *flag.FlagSet, ports *stack.Ports) {
 	for _, p := range []struct {
 		name string
 		port *int
@@ -45,11 +74,39 @@ func main() {
 			}
 			*p.port = n
 		}
-		flag.IntVar(p.port, p.name+"-port", *p.port, "port of "+p.name+" (env "+env+")")
+		fs.IntVar(p.port, p.name+"-port", *p.port, "port of "+p.name+" (env "+env+")")
 	}
-	flag.Parse()
-	opts.Ports = ports
+}
 
+// token prints a learner's access token for the tutor's API.
+func token(args []string) {
+	fs := flag.NewFlagSet("stack token", flag.ExitOnError)
+	ports := stack.DefaultPorts()
+	password := fs.String("password", os.Getenv("STACK_PASSWORD"), "the learner's password (env STACK_PASSWORD); a new account gets a generated one when empty")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: stack token [-password P] [-<component>-port N ...] EMAIL\nprints an access token for the tutor's API (aud tutor-api) of the learner EMAIL on the running local stack, creating the account if needed")
+		fs.PrintDefaults()
+	}
+	portFlags(fs, &ports)
+	_ = fs.Parse(args)
+	if fs.NArg() != 1 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := stack.LearnerToken(ctx, stack.TokenRequest{Ports: ports, Email: fs.Arg(0), Password: *password})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "stack token: %v\n", err)
+		os.Exit(1)
+	}
+	if res.Created {
+		fmt.Fprintf(os.Stderr, "stack token: created the account %s with password %s (verified)\n", fs.Arg(0), res.Password)
+	}
+	fmt.Println(res.AccessToken)
+}
+
+func serve(opts stack.Options) {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 

@@ -1,10 +1,13 @@
 // Command retriever-hello is the smallest useful retriever: three fixed
-// chunks of a "hello" course, scored by how many query words they contain.
-// Copy it to start your own; docs/plugins.md walks through it.
+// chunks of one course ("hello", or the config's "course"), scored by how
+// many query words they contain. Copy it to start your own, or run
+// plugins/cmd/new-plugin; docs/plugins.md walks through both.
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"sort"
 	"strings"
 
@@ -12,26 +15,38 @@ import (
 )
 
 var chunks = []plugins.Chunk{
-	{ID: "hello/greetings#hello", Course: "hello", Lesson: "greetings", Stage: 1, Title: "Greetings",
-		Section: "Hello", Anchor: "hello", Source: "greetings.md", Text: "Say hello to greet someone."},
-	{ID: "hello/greetings#goodbye", Course: "hello", Lesson: "greetings", Stage: 1, Title: "Greetings",
-		Section: "Goodbye", Anchor: "goodbye", Source: "greetings.md", Text: "Say goodbye when you leave."},
-	{ID: "hello/letters#sign-off", Course: "hello", Lesson: "letters", Stage: 2, Title: "Letters",
-		Section: "Sign-off", Anchor: "sign-off", Source: "letters.md", Text: "End a letter with kind regards, then your name."},
+	{ID: "greetings#hello", Lesson: "greetings", Stage: 1, Title: "Greetings", Section: "Hello", Anchor: "hello", Source: "greetings.md", Text: "Say hello to greet someone."},
+	{ID: "greetings#goodbye", Lesson: "greetings", Stage: 1, Title: "Greetings", Section: "Goodbye", Anchor: "goodbye", Source: "greetings.md", Text: "Say goodbye when you leave."},
+	{ID: "letters#sign-off", Lesson: "letters", Stage: 2, Title: "Letters", Section: "Sign-off", Anchor: "sign-off", Source: "letters.md", Text: "End a letter with kind regards, then your name."},
 }
 
-type hello struct{}
+type hello struct{ course string }
 
-func (hello) Search(ctx context.Context, q plugins.Query) ([]plugins.Chunk, error) {
+// Configure takes the declaration's config: {"course": "slug"} at most.
+func (h *hello) Configure(ctx context.Context, config []byte) error {
+	var c struct{ Course string }
+	d := json.NewDecoder(bytes.NewReader(config))
+	d.DisallowUnknownFields() // a typo is an error the tutor shows, not a silent default
+	if err := d.Decode(&c); err != nil {
+		return err
+	}
+	h.course = "hello"
+	if c.Course != "" {
+		h.course = c.Course
+	}
+	return nil
+}
+
+func (h *hello) Search(ctx context.Context, q plugins.Query) ([]plugins.Chunk, error) {
 	words := strings.Fields(strings.ToLower(q.Text))
 	var found []plugins.Chunk
 	for _, c := range chunks {
-		if c.Course != q.Course || c.Stage > q.MaxStage {
+		if q.Course != h.course || c.Stage > q.MaxStage {
 			continue // never leak another course or a locked stage
 		}
-		text := strings.ToLower(c.Section + " " + c.Text)
+		c.Course, c.ID = h.course, h.course+"/"+c.ID
 		for _, w := range words {
-			if strings.Contains(text, w) {
+			if strings.Contains(strings.ToLower(c.Section+" "+c.Text), w) {
 				c.Score++
 			}
 		}
@@ -40,10 +55,7 @@ func (hello) Search(ctx context.Context, q plugins.Query) ([]plugins.Chunk, erro
 		}
 	}
 	sort.SliceStable(found, func(i, j int) bool { return found[i].Score > found[j].Score })
-	if len(found) > q.TopK {
-		found = found[:q.TopK]
-	}
-	return found, ctx.Err()
+	return found[:min(len(found), q.TopK)], ctx.Err()
 }
 
-func main() { plugins.ServeRetriever(hello{}) }
+func main() { plugins.ServeRetriever(&hello{}) }
