@@ -87,7 +87,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return ExitPassed
 	}
 
-	cfg, source, err := loadConfig(*configPath)
+	cfg, file, err := loadConfig(*configPath)
 	if err != nil {
 		return usage("%v", err)
 	}
@@ -99,6 +99,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := server.SignalContext()
 	defer stop()
 
+	source := file
+	if file == "" {
+		source = "no file (tutor.yml not found): defaults and environment"
+	}
 	info := TutorInfo{Notes: []string{"configuration: " + source}}
 	if *standIn != "" {
 		srv, err := StandIn(*standIn, set.Lessons)
@@ -119,6 +123,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usage("%v", err)
 	}
+	specs = host.ResolvePaths(specs, file) // as serve: relative to the config file
 	if *noPlugins {
 		specs = nil
 		info.Notes = append(info.Notes, "plugins not started (-no-plugins)")
@@ -183,7 +188,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	return ExitPassed
 }
 
-// loadConfig reads the tutor's configuration as `tutor serve` does. The
+// loadConfig reads the tutor's configuration as `tutor serve` does and
+// returns the file it read ("" for none: defaults and environment). The
 // evaluation uses neither the database nor Hydra, so a file (or an
 // environment) without them is fine: placeholders stand in for the keys
 // serve requires.
@@ -202,8 +208,7 @@ func loadConfig(path string) (tutor.Config, string, error) {
 	if _, err := os.Stat(path); err == nil || explicit {
 		return cfg, path, config.Load(path, &cfg)
 	}
-	const none = "no file (tutor.yml not found): defaults and environment"
-	return cfg, none, config.LoadBytes(none, nil, &cfg, os.LookupEnv)
+	return cfg, "", config.LoadBytes("(environment)", nil, &cfg, os.LookupEnv)
 }
 
 func filter(set *Set, run, categories string) (func(Scenario) bool, error) {
