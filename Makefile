@@ -72,6 +72,17 @@ bench: ## benchmarks, each printing its figures and ratios against a floor measu
 	# the legacy migration: 100,000 users through migrate-legacy (users/s, validate's seconds; goal: under 10 minutes)
 	STACK_BIN=$(BIN) $(GO) test -run '^$$' -bench LegacyMigration -benchtime 1x -timeout 30m ./e2e/migration/
 
+# The tutoring evaluation (docs/operations.md): the tutor as configured (the
+# model in TUTOR_MODEL_BASE_URL/TUTOR_MODEL_NAME, or TUTOR_CONFIG's file, with
+# its prompt and plugins) against the scenario set; prints the table, writes
+# the JSON report to EVAL_JSON. EVAL_FLAGS adds flags (-stand-in good,
+# -category locked-stage, -grader-model ..., -parallel 4; see tutor eval -h).
+EVAL_JSON ?= $(CURDIR)/.data/eval/report.json
+.PHONY: eval
+eval: ## the tutoring evaluation against the configured model; the table, and the report in EVAL_JSON
+	$(GO) build -o $(BIN)/ ./tutor/cmd/tutor
+	$(BIN)/tutor eval -json $(EVAL_JSON) $(EVAL_FLAGS)
+
 # Every fuzz target: package and name. `make fuzz` runs each for FUZZTIME;
 # `make test` runs each briefly (their seed corpora run as plain tests too).
 FUZZ_TARGETS := ./identity/web:FuzzReadSubmission ./kit/token:FuzzValidate ./kit/token:FuzzParseClaims ./tutor/chatkit:FuzzParseRequest ./migrations/legacy:FuzzInspectHash
