@@ -36,11 +36,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	var (
-		configPath = fs.String("config", "", "the tutor's YAML, as for `tutor serve` (default $TUTOR_CONFIG, else tutor.yml if it exists, else defaults and environment only)")
-		jsonPath   = fs.String("json", "", "write the JSON report to this file")
-		runRE      = fs.String("run", "", "only scenarios whose id matches this regular expression")
-		categories = fs.String("category", "", "only these categories (comma-separated)")
-		parallel   = fs.Int("parallel", 1, "scenarios to run at once")
+		configPath = fs.String("config", "", "read the tutor's YAML `file` as tutor serve does (default $TUTOR_CONFIG, else tutor.yml if it exists, else defaults and environment only)")
+		jsonPath   = fs.String("json", "", "write the JSON report to `file`")
+		runRE      = fs.String("run", "", "only scenarios whose id matches this `regexp`")
+		categories = fs.String("category", "", "only these `categories` (comma-separated)")
+		parallel   = fs.Int("parallel", 1, "`n` scenarios at once")
 		standIn    = fs.String("stand-in", "", "answer with a scripted stand-in model instead of the configured one: "+strings.Join(StandInNames, ", ")+" (to check the evaluation itself)")
 		noPlugins  = fs.Bool("no-plugins", false, "do not start the declared plugins (the model and prompt alone, searching an in-memory copy of the courses)")
 		scenarios  = fs.String("scenarios", "", "scenario set folder (set.yaml and scenario files; default: the built-in set)")
