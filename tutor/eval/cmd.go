@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -50,6 +51,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		graderName = fs.String("grader-model", os.Getenv("TUTOR_EVAL_GRADER_MODEL"), "the grader model's name (env TUTOR_EVAL_GRADER_MODEL)")
 	)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitPassed
+		}
 		return ExitUsage
 	}
 	usage := func(format string, a ...any) int {
@@ -115,7 +119,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	info.Mode = "course-material"
 	if cfg.Model.Configured() {
-		info.Mode, info.Model, info.BaseURL = "model", cfg.Model.Name, publicURL(cfg.Model.BaseURL.String())
+		info.Mode, info.Model = "model", cfg.Model.Name
+		if *standIn == "" { // a stand-in's address changes from run to run
+			info.BaseURL = publicURL(cfg.Model.BaseURL.String())
+		}
 	}
 
 	var plugs *host.Host

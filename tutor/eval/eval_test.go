@@ -194,8 +194,16 @@ func TestMainCommand(t *testing.T) {
 			t.Errorf("the table lacks %q:\n%s", want, out.String())
 		}
 	}
-	if b, err := os.ReadFile(report); err != nil || !bytes.Contains(b, []byte(`"scenario_set"`)) {
-		t.Fatalf("report: %v %s", err, b)
+	first, err := os.ReadFile(report)
+	if err != nil || !bytes.Contains(first, []byte(`"scenario_set"`)) {
+		t.Fatalf("report: %v %s", err, first)
+	}
+	// Run again: the same report, byte for byte.
+	if code := Main([]string{"-stand-in", "good", "-category", "definition,off-topic", "-json", report}, &out, &errOut); code != ExitPassed {
+		t.Fatalf("second run: exit %d", code)
+	}
+	if again, _ := os.ReadFile(report); !bytes.Equal(first, again) {
+		t.Fatalf("two runs wrote different reports:\n%s\n---\n%s", first, again)
 	}
 
 	// The leaky one fails, names what failed, exits 1.
