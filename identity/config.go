@@ -11,6 +11,8 @@ package identity
 
 import (
 	"errors"
+	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,6 +26,22 @@ import (
 type Config struct {
 	// Listen is the address the edge serves on.
 	Listen string `yaml:"listen"`
+	// OpsListen, when set, serves /metrics and /readyz with details on a
+	// separate address for Prometheus and probes; the public port then
+	// keeps them to itself (production configs set it).
+	OpsListen string `yaml:"ops_listen"`
+	// TrustedProxies are the networks (CIDRs, or single addresses) of the
+	// proxies in front of the edge. X-Forwarded-For is believed only when
+	// the direct peer is one of them, and then the client is its right-most
+	// address that is not: that address is throttled, logged and passed to
+	// Kratos. Empty (the default): the peer's own address, and
+	// X-Forwarded-For is ignored.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// MailLimitExempt are client networks the per-address-of-client mail
+	// limit (mail_limits.per_ip in the policy) does not count, for a
+	// launcher or tooling whose clients all share one address; the limit
+	// per recipient still applies. Default empty.
+	MailLimitExempt []string `yaml:"mail_limit_exempt"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	// PublicURL is where browsers reach the edge; Kratos' serve.public.base_url
@@ -101,6 +119,7 @@ const DefaultTokenAudience = "identity-api"
 type Policy struct {
 	PasswordPolicy PasswordPolicy `yaml:"password_policy"`
 	Lockout        LockoutPolicy  `yaml:"lockout"`
+	MailLimits     MailLimits     `yaml:"mail_limits"`
 }
 
 // DefaultConfig holds the values a file may leave out.
@@ -111,7 +130,8 @@ func DefaultConfig() Config {
 
 // DefaultPolicy is the policy before the operator's file is read.
 func DefaultPolicy() Policy {
-	return Policy{PasswordPolicy: PasswordPolicy{Profile: ProfileComposition, Profiles: DefaultProfiles()}, Lockout: DefaultLockoutPolicy()}
+	return Policy{PasswordPolicy: PasswordPolicy{Profile: ProfileComposition, Profiles: DefaultProfiles()}, Lockout: DefaultLockoutPolicy(),
+		MailLimits: DefaultMailLimits()}
 }
 
 // Validate checks what the field types cannot.
@@ -128,7 +148,32 @@ func (c *Config) Validate() error {
 	if u, err := url.Parse(c.Mail.URL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
 		return config.Problem("mail.url", "expected smtp://host:port/ or smtps://host:port/")
 	}
+	if _, err := ParseNetworks("trusted_proxies", c.TrustedProxies); err != nil {
+		return err
+	}
+	if _, err := ParseNetworks("mail_limit_exempt", c.MailLimitExempt); err != nil {
+		return err
+	}
 	return nil
+}
+
+// ParseNetworks reads a list of CIDRs (or single addresses, taken as one
+// host) named key in the config.
+func ParseNetworks(key string, in []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(in))
+	for i, s := range in {
+		s = strings.TrimSpace(s)
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, config.Problem(fmt.Sprintf("%s[%d]", key, i), "%q is not a CIDR like 10.0.0.0/8 or an address", s)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // Validate checks the policy file.
@@ -136,7 +181,10 @@ func (p *Policy) Validate() error {
 	if err := p.PasswordPolicy.validate("password_policy"); err != nil {
 		return err
 	}
-	return p.Lockout.validate("lockout")
+	if err := p.Lockout.validate("lockout"); err != nil {
+		return err
+	}
+	return p.MailLimits.validate("mail_limits")
 }
 
 // LoadPolicy reads the policy file named by the config at configPath.

@@ -105,3 +105,47 @@ func TestTokenAudienceAndHydra(t *testing.T) {
 		}
 	}
 }
+
+// ops_listen, trusted_proxies and mail_limit_exempt: read, and bad
+// networks named by key and index.
+func TestOpsListenAndNetworks(t *testing.T) {
+	c, err := load(minimalConfig + "ops_listen: 0.0.0.0:9090\ntrusted_proxies: [10.0.0.0/8, 192.168.1.7, \"fd00::/8\"]\nmail_limit_exempt: [127.0.0.0/8]\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OpsListen != "0.0.0.0:9090" || len(c.TrustedProxies) != 3 {
+		t.Fatalf("%q %v", c.OpsListen, c.TrustedProxies)
+	}
+	nets, err := ParseNetworks("trusted_proxies", c.TrustedProxies)
+	if err != nil || nets[1].String() != "192.168.1.7/32" {
+		t.Fatalf("%v %v", nets, err)
+	}
+	for src, want := range map[string]string{
+		minimalConfig + "trusted_proxies: [10.0.0.0/8, proxy.local]\n": "key trusted_proxies[1]: \"proxy.local\" is not a CIDR",
+		minimalConfig + "mail_limit_exempt: [300.1.1.1/8]\n":           "key mail_limit_exempt[0]",
+	} {
+		if _, err := load(src); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want %q", err, want)
+		}
+	}
+}
+
+// mail_limits in the policy: defaults 5 per address and 20 per client an
+// hour; bad values stop start-up naming the key.
+func TestMailLimitsPolicy(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "policy.yml")
+	c := DefaultConfig()
+	c.PolicyFile = "policy.yml"
+	os.WriteFile(p, []byte("lockout: {max_failures: 5, window: 15m, duration: 30m, ip_throttle: {max_failures: 50, window: 15m, block: 15m}}\n"), 0o600)
+	if err := c.LoadPolicy(filepath.Join(dir, "identity.yml")); err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Policy.MailLimits; m.PerAddress != 5 || m.PerIP != 20 || m.Window.Hours() != 1 {
+		t.Fatalf("defaults %+v", m)
+	}
+	os.WriteFile(p, []byte("mail_limits: {per_address: 0}\n"), 0o600)
+	if err := c.LoadPolicy(filepath.Join(dir, "identity.yml")); err == nil || !strings.Contains(err.Error(), "mail_limits.per_address: must be at least 1") {
+		t.Fatalf("got %v", err)
+	}
+}

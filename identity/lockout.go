@@ -84,7 +84,52 @@ type Lock struct {
 	LockedUntil time.Time `json:"locked_until"`
 }
 
-// Failure is what recording a failed sign-in led to.
+// Reservation is one password sign-in counted before Kratos sees it.
+// Reserve counts it as a failure at once, so parallel guesses cannot all
+// pass a check before any of them is counted; Settle then keeps the count
+// (a failure, or an outcome the edge could not read), resets it (a
+// success) or gives it back (the attempt never reached Kratos).
+type Reservation struct {
+	Identifier string
+	IP         string
+	// LockedUntil is set when the identifier is locked: the attempt was
+	// refused and not counted.
+	LockedUntil time.Time
+	// IPBlockedUntil is set when the address is throttled: refused, not
+	// counted.
+	IPBlockedUntil time.Time
+	// Failures is the identifier's count with this attempt.
+	Failures int
+	// Locks is true when this attempt reached max_failures: the lock is in
+	// force from now on, and lifted again if the attempt succeeds.
+	Locks bool
+	// Blocks is the same for the address throttle.
+	Blocks bool
+	// WindowStarted and IPWindowStarted identify the counting windows the
+	// attempt was counted in (a refund applies only to the same window).
+	WindowStarted   time.Time
+	IPWindowStarted time.Time
+}
+
+// Refused reports whether the attempt must not reach Kratos.
+func (r Reservation) Refused() bool { return !r.LockedUntil.IsZero() || !r.IPBlockedUntil.IsZero() }
+
+// Outcome is what became of a reserved attempt.
+type Outcome int
+
+const (
+	// OutcomeFailed: Kratos refused the credentials, or the edge could not
+	// tell what happened (fail closed): the count stays.
+	OutcomeFailed Outcome = iota
+	// OutcomeSucceeded: a session was issued; the identifier's count is
+	// reset and the address's attempt given back.
+	OutcomeSucceeded
+	// OutcomeNotSent: the attempt never reached Kratos (it could not be
+	// connected to); both counts are given back.
+	OutcomeNotSent
+)
+
+// Failure is what a failed (or unreadable) attempt led to.
 type Failure struct {
 	Failures int
 	// LockedUntil is set when the identifier is now locked.
@@ -98,16 +143,53 @@ type Failure struct {
 
 // Lockouts keeps lockout state where every identity replica sees it.
 type Lockouts interface {
-	// Blocked reports until when identifier is locked and ip throttled
-	// (zero times when they are not).
-	Blocked(ctx context.Context, identifier, ip string, now time.Time) (lockedUntil, ipBlockedUntil time.Time, err error)
-	// Failed counts one failed password sign-in, exactly, however many
-	// arrive at once.
-	Failed(ctx context.Context, identifier, ip string, now time.Time) (Failure, error)
-	// Succeeded resets identifier's count after a successful sign-in.
-	Succeeded(ctx context.Context, identifier string) error
+	// Reserve counts one password sign-in for identifier from ip before it
+	// is sent to Kratos, atomically across replicas, or refuses it (the
+	// identifier locked or the address throttled; nothing counted).
+	Reserve(ctx context.Context, identifier, ip string, now time.Time) (Reservation, error)
+	// Settle records what became of a reserved attempt; for OutcomeFailed
+	// it reports whether this attempt's lock or block is in force.
+	Settle(ctx context.Context, r Reservation, o Outcome, now time.Time) (Failure, error)
 	// Locked lists the identifiers locked at now.
 	Locked(ctx context.Context, now time.Time) ([]Lock, error)
 	// Clear removes identifier's lock and count; false if there was none.
 	Clear(ctx context.Context, identifier string) (bool, error)
+}
+
+// MailLimits bound the mail the platform and Kratos send through the
+// edge (verification and recovery codes asked for through it, lockout
+// notices): at most PerAddress to one address and PerIP asked for by one
+// client address within Window.
+type MailLimits struct {
+	PerAddress int           `yaml:"per_address"`
+	PerIP      int           `yaml:"per_ip"`
+	Window     time.Duration `yaml:"window"`
+}
+
+// DefaultMailLimits: 5 mails per address and 20 per client address an hour.
+func DefaultMailLimits() MailLimits {
+	return MailLimits{PerAddress: 5, PerIP: 20, Window: time.Hour}
+}
+
+func (m MailLimits) validate(prefix string) error {
+	switch {
+	case m.PerAddress < 1:
+		return config.Problem(prefix+".per_address", "must be at least 1, got %d", m.PerAddress)
+	case m.PerIP < 1:
+		return config.Problem(prefix+".per_ip", "must be at least 1, got %d", m.PerIP)
+	case m.Window <= 0:
+		return config.Problem(prefix+".window", "must be positive")
+	}
+	return nil
+}
+
+// MailQuota counts mails per recipient and per client address, shared by
+// every replica.
+type MailQuota interface {
+	// Take counts one mail to address asked for from ip ("" counts the
+	// address only). When a limit is reached nothing is counted and
+	// retryAt says when the next mail may go.
+	Take(ctx context.Context, address, ip string, now time.Time) (ok bool, retryAt time.Time, err error)
+	// Return gives back a mail that was not sent.
+	Return(ctx context.Context, address, ip string) error
 }

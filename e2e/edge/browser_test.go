@@ -31,7 +31,7 @@ func TestBrowserLockout(t *testing.T) {
 	}
 	b.Shot("after-five-failures")
 	try("right password while locked", e2etest.StrongPassword, `.notices .msg-error[data-id="4000960"]`)
-	if msg := b.Text(`.notices .msg-error[data-id="4000960"]`); !strings.HasPrefix(msg, "Account temporarily locked. Try again in ") || !strings.HasSuffix(msg, " minutes.") {
+	if msg := b.Text(`.notices .msg-error[data-id="4000960"]`); !strings.HasPrefix(msg, "Account temporarily locked. Try again in ") || msg != "Account temporarily locked. Try again in 1 minute." {
 		t.Fatalf("lock message: %q", msg)
 	}
 	b.Shot("locked")

@@ -183,7 +183,7 @@ func TestLockoutAfterFiveFailures(t *testing.T) {
 		} `json:"error"`
 	}
 	res.JSON(t, &body)
-	if body.Error.Code != "account_locked" || !strings.Contains(body.Error.Message, "Account temporarily locked. Try again in 1 minutes.") {
+	if body.Error.Code != "account_locked" || !strings.Contains(body.Error.Message, "Account temporarily locked. Try again in 1 minute.") {
 		t.Fatalf("lock answer: %+v", body)
 	}
 	events := eventsFor(t, url.Values{"limit": {"100"}}, func(es []event) bool {

@@ -283,6 +283,10 @@ func (s *Stack) serviceConfigs() map[string]m {
 			"mail":                m{"url": fmt.Sprintf("smtp://127.0.0.1:%d/", p.MailpitSMTP)},
 			"kratos":              kratos,
 			"hydra":               m{"admin_url": s.local(p.HydraAdmin)},
+			// Every client of a local stack (browsers, the tests) comes from
+			// loopback: the policy's per-client mail limit would count them
+			// as one. The limit per recipient still applies.
+			"mail_limit_exempt": []string{"127.0.0.0/8", "::1/128"},
 		},
 		"consent": {
 			"listen":       fmt.Sprintf("127.0.0.1:%d", p.Consent),

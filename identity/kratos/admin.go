@@ -55,6 +55,16 @@ func (c *Client) IdentityByEmail(ctx context.Context, email string) (string, err
 	return ids[0].Id, nil
 }
 
+// EmailOf is the identity's address (traits.email), "" when it has none.
+func (c *Client) EmailOf(ctx context.Context, identityID string) (string, error) {
+	ident, res, err := c.admin.IdentityAPI.GetIdentity(ctx, identityID).Execute()
+	if err != nil {
+		return "", adminError(res, err)
+	}
+	email, _ := traits(ident.Traits)
+	return email, nil
+}
+
 // adminError turns an admin API error into ErrNotFound for a 404, else
 // classify's error.
 func adminError(res *http.Response, err error) error {

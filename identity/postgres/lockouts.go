@@ -6,6 +6,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,96 +28,154 @@ func NewLockouts(db *pgxpool.Pool, policy identity.LockoutPolicy) *Lockouts {
 
 var _ identity.Lockouts = (*Lockouts)(nil)
 
-// Blocked implements identity.Lockouts.
-func (s *Lockouts) Blocked(ctx context.Context, identifier, ip string, now time.Time) (time.Time, time.Time, error) {
+// counter is one row of login_lockouts or login_ip_throttle as Reserve
+// reads it, locked FOR UPDATE in Reserve's transaction.
+type counter struct {
+	failures int
+	started  time.Time
+	until    *time.Time // locked_until / blocked_until
+}
+
+// readCounter makes sure key's row exists and locks it until the
+// transaction ends: concurrent reservations for one key, on any number of
+// replicas, queue here and each sees the count of those before it.
+func readCounter(ctx context.Context, tx pgx.Tx, table, keyCol, untilCol, key string, now time.Time) (counter, error) {
+	var c counter
+	if _, err := tx.Exec(ctx, `INSERT INTO `+table+` (`+keyCol+`, failures, window_started, updated_at)
+		VALUES ($1, 0, $2, $2) ON CONFLICT DO NOTHING`, key, now); err != nil {
+		return c, err
+	}
+	err := tx.QueryRow(ctx, `SELECT failures, window_started, `+untilCol+` FROM `+table+` WHERE `+keyCol+` = $1 FOR UPDATE`, key).
+		Scan(&c.failures, &c.started, &c.until)
+	return c, err
+}
+
+// fresh restarts a count whose window has passed or whose lock has ended.
+func (c *counter) fresh(now time.Time, window time.Duration) {
+	active := c.until != nil && c.until.After(now)
+	if !active && (c.until != nil || !c.started.After(now.Add(-window))) {
+		c.failures, c.started, c.until = 0, now, nil
+	}
+}
+
+func (c counter) blockedUntil(now time.Time) time.Time {
+	if c.until != nil && c.until.After(now) {
+		return *c.until
+	}
+	return time.Time{}
+}
+
+// Reserve implements identity.Lockouts: one transaction locks the
+// identifier's row (then the address's, always in that order, so two
+// reservations cannot deadlock), refuses when either is locked, and
+// otherwise counts the attempt in both before Kratos sees it.
+func (s *Lockouts) Reserve(ctx context.Context, identifier, ip string, now time.Time) (identity.Reservation, error) {
+	r := identity.Reservation{Identifier: identifier, IP: ip}
+	p := s.policy
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		id, err := readCounter(ctx, tx, "login_lockouts", "identifier", "locked_until", identifier, now)
+		if err != nil {
+			return err
+		}
+		id.fresh(now, p.Window)
+		r.LockedUntil = id.blockedUntil(now)
+		var addr counter
+		if ip != "" {
+			if addr, err = readCounter(ctx, tx, "login_ip_throttle", "ip", "blocked_until", ip, now); err != nil {
+				return err
+			}
+			addr.fresh(now, p.IPThrottle.Window)
+			r.IPBlockedUntil = addr.blockedUntil(now)
+		}
+		if r.Refused() {
+			return nil // nothing counted; the transaction only read
+		}
+		id.failures++
+		r.Failures, r.WindowStarted = id.failures, id.started
+		var lockedUntil, lockedAt any
+		if id.failures >= p.MaxFailures {
+			r.Locks = true
+			lockedUntil, lockedAt = now.Add(p.Duration), now
+		}
+		if _, err := tx.Exec(ctx, `UPDATE login_lockouts SET failures = $2, window_started = $3, locked_until = $4,
+			locked_at = $5, updated_at = $6 WHERE identifier = $1`, identifier, id.failures, id.started, lockedUntil, lockedAt, now); err != nil {
+			return err
+		}
+		if ip == "" {
+			return nil
+		}
+		addr.failures++
+		r.IPWindowStarted = addr.started
+		var blockedUntil any
+		if addr.failures >= p.IPThrottle.MaxFailures {
+			r.Blocks = true
+			blockedUntil = now.Add(p.IPThrottle.Block)
+		}
+		_, err = tx.Exec(ctx, `UPDATE login_ip_throttle SET failures = $2, window_started = $3, blocked_until = $4,
+			updated_at = $5 WHERE ip = $1`, ip, addr.failures, addr.started, blockedUntil, now)
+		return err
+	})
+	if err != nil {
+		return identity.Reservation{}, err
+	}
+	return r, nil
+}
+
+// refund takes one attempt back from a count in the window it was made
+// in, and lifts the lock or block that count no longer reaches.
+const refundSQL = `UPDATE %[1]s SET failures = greatest(failures - 1, 0),
+	%[3]s = CASE WHEN failures - 1 < $3 THEN NULL ELSE %[3]s END%[4]s
+	WHERE %[2]s = $1 AND window_started = $2`
+
+// Settle implements identity.Lockouts.
+func (s *Lockouts) Settle(ctx context.Context, r identity.Reservation, o identity.Outcome, now time.Time) (identity.Failure, error) {
+	p := s.policy
+	f := identity.Failure{Failures: r.Failures}
+	if r.Refused() {
+		return f, nil
+	}
+	refundIP := func() error {
+		if r.IP == "" {
+			return nil
+		}
+		_, err := s.db.Exec(ctx, fmt.Sprintf(refundSQL, "login_ip_throttle", "ip", "blocked_until", ""),
+			r.IP, r.IPWindowStarted, p.IPThrottle.MaxFailures)
+		return err
+	}
+	switch o {
+	case identity.OutcomeSucceeded:
+		// The right password: the identifier's count (and a lock this very
+		// attempt set) goes; the address gets its attempt back.
+		if _, err := s.db.Exec(ctx, `DELETE FROM login_lockouts WHERE identifier = $1`, r.Identifier); err != nil {
+			return f, err
+		}
+		return f, refundIP()
+	case identity.OutcomeNotSent:
+		if _, err := s.db.Exec(ctx, fmt.Sprintf(refundSQL, "login_lockouts", "identifier", "locked_until",
+			", locked_at = CASE WHEN failures - 1 < $3 THEN NULL ELSE locked_at END"),
+			r.Identifier, r.WindowStarted, p.MaxFailures); err != nil {
+			return f, err
+		}
+		return f, refundIP()
+	}
+	// A failure keeps the count. Whether this attempt's lock or block is
+	// still in force (a success in between may have lifted it) decides
+	// whether it is reported.
+	if !r.Locks && !r.Blocks {
+		return f, nil
+	}
 	var locked, blocked *time.Time
 	err := s.db.QueryRow(ctx, `
 		SELECT (SELECT locked_until FROM login_lockouts WHERE identifier = $1 AND locked_until > $3),
 		       (SELECT blocked_until FROM login_ip_throttle WHERE ip = $2 AND blocked_until > $3)`,
-		identifier, ip, now).Scan(&locked, &blocked)
+		r.Identifier, r.IP, now).Scan(&locked, &blocked)
 	if err != nil {
-		return time.Time{}, time.Time{}, err
-	}
-	return deref(locked), deref(blocked), nil
-}
-
-func deref(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return *t
-}
-
-// The count restarts when the window has passed and no lock is in force.
-// One statement per failure: PostgreSQL's row lock on the conflicting row
-// serialises concurrent failures, so each is counted exactly once.
-const failedSQL = `
-INSERT INTO login_lockouts AS l (identifier, failures, window_started, locked_until, locked_at, updated_at)
-VALUES ($1, 1, $2,
-        CASE WHEN 1 >= $3 THEN $2::timestamptz + $5::interval END,
-        CASE WHEN 1 >= $3 THEN $2::timestamptz END, $2)
-ON CONFLICT (identifier) DO UPDATE SET
-  failures = CASE WHEN l.window_started <= $2::timestamptz - $4::interval AND (l.locked_until IS NULL OR l.locked_until <= $2)
-                  THEN 1 ELSE l.failures + 1 END,
-  window_started = CASE WHEN l.window_started <= $2::timestamptz - $4::interval AND (l.locked_until IS NULL OR l.locked_until <= $2)
-                        THEN $2 ELSE l.window_started END,
-  locked_until = CASE
-      WHEN l.locked_until > $2 THEN l.locked_until
-      WHEN (CASE WHEN l.window_started <= $2::timestamptz - $4::interval THEN 1 ELSE l.failures + 1 END) >= $3
-        THEN $2::timestamptz + $5::interval
-      ELSE NULL END,
-  locked_at = CASE
-      WHEN l.locked_until > $2 THEN l.locked_at
-      WHEN (CASE WHEN l.window_started <= $2::timestamptz - $4::interval THEN 1 ELSE l.failures + 1 END) >= $3 THEN $2
-      ELSE NULL END,
-  updated_at = $2
-RETURNING failures, locked_until, locked_at`
-
-const ipFailedSQL = `
-INSERT INTO login_ip_throttle AS t (ip, failures, window_started, blocked_until, updated_at)
-VALUES ($1, 1, $2, CASE WHEN 1 >= $3 THEN $2::timestamptz + $5::interval END, $2)
-ON CONFLICT (ip) DO UPDATE SET
-  failures = CASE WHEN t.window_started <= $2::timestamptz - $4::interval AND (t.blocked_until IS NULL OR t.blocked_until <= $2)
-                  THEN 1 ELSE t.failures + 1 END,
-  window_started = CASE WHEN t.window_started <= $2::timestamptz - $4::interval AND (t.blocked_until IS NULL OR t.blocked_until <= $2)
-                        THEN $2 ELSE t.window_started END,
-  blocked_until = CASE
-      WHEN t.blocked_until > $2 THEN t.blocked_until
-      WHEN (CASE WHEN t.window_started <= $2::timestamptz - $4::interval THEN 1 ELSE t.failures + 1 END) >= $3
-        THEN $2::timestamptz + $5::interval
-      ELSE NULL END,
-  updated_at = $2
-RETURNING failures, blocked_until`
-
-// Failed implements identity.Lockouts.
-func (s *Lockouts) Failed(ctx context.Context, identifier, ip string, now time.Time) (identity.Failure, error) {
-	var f identity.Failure
-	var lockedUntil, lockedAt *time.Time
-	p := s.policy
-	if err := s.db.QueryRow(ctx, failedSQL, identifier, now, p.MaxFailures, p.Window, p.Duration).
-		Scan(&f.Failures, &lockedUntil, &lockedAt); err != nil {
 		return f, err
 	}
-	f.LockedUntil = deref(lockedUntil)
-	// Exactly one failure reaches the limit; it is the one that locked.
-	f.LockedNow = lockedAt != nil && f.Failures == p.MaxFailures
-	if ip != "" {
-		var n int
-		var blocked *time.Time
-		t := p.IPThrottle
-		if err := s.db.QueryRow(ctx, ipFailedSQL, ip, now, t.MaxFailures, t.Window, t.Block).Scan(&n, &blocked); err != nil {
-			return f, err
-		}
-		f.IPBlockedUntil = deref(blocked)
-		f.IPBlockedNow = blocked != nil && n == t.MaxFailures
-	}
+	f.LockedUntil, f.IPBlockedUntil = deref(locked), deref(blocked)
+	f.LockedNow = r.Locks && locked != nil
+	f.IPBlockedNow = r.Blocks && blocked != nil
 	return f, nil
-}
-
-// Succeeded implements identity.Lockouts.
-func (s *Lockouts) Succeeded(ctx context.Context, identifier string) error {
-	_, err := s.db.Exec(ctx, `DELETE FROM login_lockouts WHERE identifier = $1`, identifier)
-	return err
 }
 
 // Locked implements identity.Lockouts.
@@ -142,4 +201,11 @@ func (s *Lockouts) Clear(ctx context.Context, identifier string) (bool, error) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+func deref(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
 }

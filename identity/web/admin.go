@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/learnplatform/platform/identity"
+	"github.com/learnplatform/platform/identity/kratos"
 	"github.com/learnplatform/platform/kit/server"
 	"github.com/learnplatform/platform/kit/token"
 )
@@ -113,17 +115,40 @@ func (h *Handler) clearLock(w http.ResponseWriter, r *http.Request) {
 	}
 	admin, _ := token.UserFrom(r.Context())
 	h.record(r.Context(), identity.Event{Type: identity.EventUnlock, Email: ident,
-		Detail: map[string]any{"reason": "admin", "by": admin.ID}}, clientOf(r))
+		Detail: map[string]any{"reason": "admin", "by": admin.ID}}, h.clientOf(r))
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// listEvents: GET /admin/auth-events?identity_id=&type=&since=&until=&limit=&after=
+// eventParams are the query parameters GET /admin/auth-events knows.
+var eventParams = []string{"identity_id", "email", "type", "since", "until", "limit", "after"}
+
+// listEvents: GET /admin/auth-events?identity_id=&email=&type=&since=&until=&limit=&after=
+// identity_id matches the identity's events and those that name its
+// address (failures logged before the account could be linked); email
+// matches by address. Unknown or repeated parameters are refused.
 func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	for k, vs := range q {
+		if !slices.Contains(eventParams, k) {
+			badRequest(w, "unknown parameter "+strconv.Quote(k)+"; known: "+strings.Join(eventParams, ", "))
+			return
+		}
+		if len(vs) > 1 {
+			badRequest(w, "the parameter "+strconv.Quote(k)+" is given more than once")
+			return
+		}
+	}
 	f := identity.EventFilter{IdentityID: q.Get("identity_id"), Type: q.Get("type"), After: q.Get("after"), Limit: 50}
 	if f.IdentityID != "" && !validUUID(f.IdentityID) {
 		badRequest(w, "identity_id must be a UUID")
 		return
+	}
+	if v := q.Get("email"); v != "" {
+		f.Email = identity.NormalizeIdentifier(v)
+		if !identity.PlausibleIdentifier(f.Email) || !strings.Contains(f.Email, "@") {
+			badRequest(w, "email must be an email address")
+			return
+		}
 	}
 	if f.Type != "" && !slices.Contains(identity.EventTypes, f.Type) {
 		badRequest(w, "unknown event type "+strconv.Quote(f.Type))
@@ -149,6 +174,20 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.Limit = n
+	}
+	if f.IdentityID != "" && f.Email == "" && h.opts.Directory != nil {
+		// The identity's address too: events from before it was linked.
+		email, err := h.opts.Directory.EmailOf(r.Context(), f.IdentityID)
+		switch {
+		case err == nil:
+			f.Email = identity.NormalizeIdentifier(email)
+		case errors.Is(err, kratos.ErrNotFound):
+			// A deleted identity: its id is all there is.
+		default:
+			h.opts.Logger.Error("list events: identity lookup", "error", err)
+			server.WriteError(w, http.StatusServiceUnavailable, "unavailable", "Kratos' admin API is unavailable")
+			return
+		}
 	}
 	events, next, err := h.opts.Events.List(r.Context(), f)
 	if err != nil {

@@ -11,6 +11,8 @@ type metrics struct {
 	// revocations are token revocation records written or not, by reason
 	// and outcome.
 	revocations *prometheus.CounterVec
+	// mailRefused are mails not sent for the mail limits, by kind.
+	mailRefused *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,9 +34,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "identity_token_revocations_total",
 			Help: "Token revocation records the edge wrote (outcome written) or failed to write (failed), by reason; a failed one after something already done is retried in the background (retry_written, abandoned).",
 		}, []string{"reason", "outcome"}),
+		mailRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "identity_mail_refused_total",
+			Help: "Mails not sent because of the mail limits, by kind (verification, recovery, lockout).",
+		}, []string{"kind"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.signIns, m.lockouts, m.throttle, m.policy, m.revocations)
+		reg.MustRegister(m.signIns, m.lockouts, m.throttle, m.policy, m.revocations, m.mailRefused)
 	}
 	return m
 }

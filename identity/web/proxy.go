@@ -30,14 +30,19 @@ func (h *Handler) newProxy() http.Handler {
 			pr.SetURL(target)
 			pr.SetXForwarded()
 			pr.Out.Host = pr.In.Host
+			// Kratos sees the client's address as the edge determined it
+			// (trusted_proxies), never a list the client wrote itself.
+			ip := h.clientOf(pr.In).IP
+			pr.Out.Header.Set("X-Forwarded-For", ip)
 			// Kratos passes only a few headers to its web hooks; this one
 			// carries the client's address into the auth event log.
-			pr.Out.Header.Set("True-Client-Ip", clientOf(pr.In).IP)
+			pr.Out.Header.Set("True-Client-Ip", ip)
 			if id := server.RequestID(pr.In.Context()); id != "" {
 				pr.Out.Header.Set(server.RequestIDHeader, id)
 			}
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			h.proxyFailed(r, err)
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
 				h.showError(w, r, http.StatusRequestEntityTooLarge, "too_large",
@@ -57,7 +62,7 @@ func (h *Handler) newProxy() http.Handler {
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
 		}
-		ex := &exchange{client: clientOf(r)}
+		ex := &exchange{client: h.clientOf(r)}
 		lower := strings.ToLower(r.URL.Path)
 		if kind, ok := flowPosts[lower]; ok && r.Method == http.MethodPost {
 			sub, err := readSubmission(r)
@@ -83,6 +88,10 @@ func (h *Handler) newProxy() http.Handler {
 					return
 				}
 				r = takeRemember(r, ex)
+			case kratos.Verification, kratos.Recovery:
+				if !h.guardMail(w, r, ex) {
+					return
+				}
 			}
 		}
 		if lower == "/self-service/logout" || lower == "/self-service/logout/api" {

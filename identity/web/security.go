@@ -150,7 +150,7 @@ func (h *Handler) signOutEverywhere(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.record(r.Context(), identity.Event{Type: identity.EventSignOutEverywhere, IdentityID: s.IdentityID,
-		Email: identity.NormalizeIdentifier(s.Email), Detail: map[string]any{"session_id": s.ID}}, clientOf(r))
+		Email: identity.NormalizeIdentifier(s.Email), Detail: map[string]any{"session_id": s.ID}}, h.clientOf(r))
 	// The session is gone at Kratos; the browser forgets its cookie too.
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 		Secure: h.opts.PublicURL.Scheme == "https", SameSite: http.SameSiteLaxMode})

@@ -65,7 +65,7 @@ func (h *Handler) setRole(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.record(r.Context(), identity.Event{Type: identity.EventRoleChanged, IdentityID: id,
-		Detail: map[string]any{"from": previous, "to": body.Role, "by": adminID(r)}}, clientOf(r))
+		Detail: map[string]any{"from": previous, "to": body.Role, "by": adminID(r)}}, h.clientOf(r))
 	if h.incomplete(w, r, "set role", id, err) {
 		return
 	}
@@ -94,7 +94,7 @@ func (h *Handler) setState(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.record(r.Context(), identity.Event{Type: identity.EventStateChanged, IdentityID: id,
-		Detail: map[string]any{"from": previous, "to": body.State, "by": adminID(r)}}, clientOf(r))
+		Detail: map[string]any{"from": previous, "to": body.State, "by": adminID(r)}}, h.clientOf(r))
 	if h.incomplete(w, r, "set state", id, err) {
 		return
 	}
@@ -121,7 +121,7 @@ func (h *Handler) revokeSessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.record(r.Context(), identity.Event{Type: identity.EventSessionsRevoked, IdentityID: id,
-		Detail: map[string]any{"by": adminID(r)}}, clientOf(r))
+		Detail: map[string]any{"by": adminID(r)}}, h.clientOf(r))
 	if h.incomplete(w, r, "revoke sessions", id, err) {
 		return
 	}

@@ -12,8 +12,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -63,6 +65,15 @@ type Options struct {
 	OAuth identity.OAuthSessions
 	// HookSecret authenticates Kratos' web hooks.
 	HookSecret string
+	// Directory finds accounts by address (Kratos' admin API): failures
+	// and lockouts are logged under the account's id, lockout notices go
+	// only to existing accounts (nil: no links, no notices).
+	Directory Directory
+	// MailQuota limits the mail sent through the edge (nil: no limits).
+	MailQuota identity.MailQuota
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed
+	// (nil: none; the peer's address is the client's).
+	TrustedProxies []netip.Prefix
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 	// Registerer receives the edge's metrics (nil: not exported).
@@ -72,6 +83,15 @@ type Options struct {
 // Notifier tells users what happened to their account.
 type Notifier interface {
 	LockedOut(ctx context.Context, email string, until time.Time)
+}
+
+// Directory looks identities up in Kratos' admin API (kratos.Client).
+type Directory interface {
+	// IdentityByEmail is the identity whose password identifier is email
+	// (an error matching kratos.ErrNotFound when there is none).
+	IdentityByEmail(ctx context.Context, email string) (string, error)
+	// EmailOf is the identity's address (traits.email).
+	EmailOf(ctx context.Context, identityID string) (string, error)
 }
 
 // Handler serves the edge.
@@ -87,6 +107,11 @@ type Handler struct {
 	// retryDelays space the background retries of a revocation that
 	// follows something already done (a sign-out, a password change).
 	retryDelays []time.Duration
+	// dirCache remembers Directory answers (identityOf).
+	dirMu    sync.Mutex
+	dirCache map[string]directoryEntry
+	// bg is the work done after answering (background).
+	bg sync.WaitGroup
 }
 
 // New prepares templates and the proxy.
@@ -100,7 +125,7 @@ func New(opts Options) (*Handler, error) {
 		return nil, errors.New("web: Options.Admin is required")
 	}
 	h := &Handler{opts: opts, pages: map[string]*template.Template{}, metrics: newMetrics(opts.Registerer),
-		retryDelays: defaultRetryDelays}
+		retryDelays: defaultRetryDelays, dirCache: map[string]directoryEntry{}}
 	h.revoker = observedRevoker{next: opts.Revoker, m: h.metrics}
 	h.accounts = &identity.Accounts{Identities: opts.Admin, OAuth: opts.OAuth, Revoker: h.revoker}
 	for _, page := range []string{"flow", "welcome", "error", "logout", "security"} {
@@ -116,7 +141,8 @@ func New(opts Options) (*Handler, error) {
 }
 
 // Mount adds the edge's routes.
-func (h *Handler) Mount(r chi.Router) {
+func (h *Handler) Mount(router chi.Router) {
+	r := router.With(h.singleCookie)
 	static, _ := fs.Sub(staticFS, "static")
 	r.Handle("/static/*", http.StripPrefix("/static/", cacheStatic(http.FileServer(http.FS(static)))))
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/welcome", http.StatusSeeOther) })

@@ -78,7 +78,7 @@ func run(ctx context.Context, cfg identity.Config, logger *slog.Logger) error {
 	}
 	defer db.Close()
 
-	srv := server.NewWith("identity", logger, server.Options{Tracer: tr.Provider()},
+	srv := server.NewWith("identity", logger, server.Options{Tracer: tr.Provider(), OpsListen: cfg.OpsListen},
 		server.PingCheck("postgres", db),
 		server.HTTPCheck("kratos", cfg.Kratos.AdminURL.JoinPath("health/ready").String()),
 	)
@@ -127,31 +127,43 @@ func newEdge(ctx context.Context, cfg identity.Config, db *pgxpool.Pool, srv *se
 	if err != nil {
 		return nil, nil, err
 	}
+	// Validate checked both lists already.
+	trusted, err := identity.ParseNetworks("trusted_proxies", cfg.TrustedProxies)
+	if err != nil {
+		return nil, nil, err
+	}
+	exempt, err := identity.ParseNetworks("mail_limit_exempt", cfg.MailLimitExempt)
+	if err != nil {
+		return nil, nil, err
+	}
 	events := postgres.NewEventLog(db, logger)
 	kc := kratosClient(cfg)
 	edge, err := web.New(web.Options{
-		Kratos:        kc,
-		KratosPublic:  &cfg.Kratos.PublicURL.URL,
-		PublicURL:     &cfg.PublicURL.URL,
-		AllowedReturn: urls(cfg.AllowedReturnURLs),
-		Password:      cfg.Policy.PasswordPolicy.Active(),
-		MaxBodyBytes:  cfg.MaxBodyBytes,
-		Logger:        logger,
-		Lockouts:      postgres.NewLockouts(db, cfg.Policy.Lockout),
-		Events:        events,
-		Notifier:      notifier,
-		Tokens:        tokens,
-		Admin:         kc,
-		Revoker:       store,
-		OAuth:         oauth,
-		HookSecret:    cfg.HookSecret,
-		Registerer:    srv.Registry,
+		Kratos:         kc,
+		KratosPublic:   &cfg.Kratos.PublicURL.URL,
+		PublicURL:      &cfg.PublicURL.URL,
+		AllowedReturn:  urls(cfg.AllowedReturnURLs),
+		Password:       cfg.Policy.PasswordPolicy.Active(),
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		Logger:         logger,
+		Lockouts:       postgres.NewLockouts(db, cfg.Policy.Lockout),
+		Events:         events,
+		Notifier:       notifier,
+		Directory:      kc,
+		MailQuota:      postgres.NewMailQuota(db, cfg.Policy.MailLimits, exempt),
+		TrustedProxies: trusted,
+		Tokens:         tokens,
+		Admin:          kc,
+		Revoker:        store,
+		OAuth:          oauth,
+		HookSecret:     cfg.HookSecret,
+		Registerer:     srv.Registry,
 	})
 	if err != nil {
 		events.Close()
 		return nil, nil, err
 	}
-	return edge, events.Close, nil
+	return edge, func() { edge.Wait(); events.Close() }, nil
 }
 
 // hydraClient talks to Hydra's admin API, carrying request ids.

@@ -54,6 +54,8 @@ type Identity struct {
 	Name     string
 	Role     string // metadata_public.role; omitted when empty
 	Inactive bool   // state: inactive
+	// Password signs in through the fake's login flows ("" cannot).
+	Password string
 }
 
 // Session is a Kratos session.
@@ -89,12 +91,17 @@ type Kratos struct {
 	flows      map[string]*settingsFlow
 	calls      []string
 	failOn     map[string]int
+	logins     map[string]*loginFlow
+	// passwordChecks counts the passwords the login flows compared.
+	passwordChecks int
+	loginDelay     time.Duration
+	codesSent      []string // addresses verification and recovery codes went to
 }
 
 // NewKratos starts fake Kratos public and admin APIs, closed when the test ends.
 func NewKratos(t testing.TB) *Kratos {
 	k := &Kratos{identities: map[string]*Identity{}, sessions: map[string]*Session{},
-		flows: map[string]*settingsFlow{}, failOn: map[string]int{}}
+		flows: map[string]*settingsFlow{}, failOn: map[string]int{}, logins: map[string]*loginFlow{}}
 	pub := http.NewServeMux()
 	pub.HandleFunc("GET /sessions/whoami", k.whoami)
 	pub.HandleFunc("GET /sessions", k.listMySessions)
@@ -104,6 +111,12 @@ func NewKratos(t testing.TB) *Kratos {
 	pub.HandleFunc("DELETE /self-service/logout/api", k.logoutAPI)
 	pub.HandleFunc("GET /self-service/settings/flows", k.getSettingsFlow)
 	pub.HandleFunc("POST /self-service/settings", k.updateSettingsFlow)
+	pub.HandleFunc("GET /self-service/login/flows", k.getLoginFlow)
+	pub.HandleFunc("POST /self-service/login", k.updateLoginFlow)
+	for _, kind := range []string{"verification", "recovery"} {
+		pub.HandleFunc("GET /self-service/"+kind+"/flows", k.getCodeFlow(kind))
+		pub.HandleFunc("POST /self-service/"+kind, k.sendCode(kind))
+	}
 	adm := http.NewServeMux()
 	adm.HandleFunc("GET /admin/identities", k.listIdentities)
 	adm.HandleFunc("GET /admin/identities/{id}", k.getIdentity)
@@ -612,4 +625,223 @@ func (k *Kratos) getSession(w http.ResponseWriter, r *http.Request) {
 		withIdentity = withIdentity || e == "identity"
 	}
 	writeJSON(w, http.StatusOK, k.sessionJSON(s, withIdentity))
+}
+
+// CSRFCookie is the name of the fake's CSRF cookie (Kratos names it
+// csrf_token_<hash of the base URL>).
+const CSRFCookie = "csrf_token_fake"
+
+// MsgInvalidCredentials is Kratos' "The provided credentials are invalid".
+const MsgInvalidCredentials = 4000006
+
+type loginFlow struct {
+	id, typ  string
+	csrf     string // the browser's CSRF cookie value the flow is bound to
+	messages []map[string]any
+}
+
+// LoginFlow is a login flow started in the fake.
+type LoginFlow struct {
+	ID string
+	// Cookie is the browser's Cookie header for a browser flow (its CSRF
+	// cookie); CSRFToken the form's csrf_token.
+	Cookie    string
+	CSRFToken string
+}
+
+// NewLoginFlow starts a login flow, typ "browser" (bound to a fresh CSRF
+// cookie, as Kratos binds it) or "api".
+func (k *Kratos) NewLoginFlow(typ string) LoginFlow {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	f := &loginFlow{id: NewID(), typ: typ}
+	out := LoginFlow{ID: f.id}
+	if typ == "browser" {
+		f.csrf = randomToken()
+		out.Cookie, out.CSRFToken = CSRFCookie+"="+f.csrf, f.csrf
+	}
+	k.logins[f.id] = f
+	return out
+}
+
+// SetLoginDelay makes every login post wait d before answering, so tests
+// can have many in flight at once.
+func (k *Kratos) SetLoginDelay(d time.Duration) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.loginDelay = d
+}
+
+// PasswordChecks counts the passwords the login flows compared.
+func (k *Kratos) PasswordChecks() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.passwordChecks
+}
+
+// CodesSent lists the addresses verification and recovery codes went to.
+func (k *Kratos) CodesSent() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]string(nil), k.codesSent...)
+}
+
+func (k *Kratos) loginFlowJSON(f *loginFlow) map[string]any {
+	now := time.Now().UTC()
+	msgs := f.messages
+	if msgs == nil {
+		msgs = []map[string]any{}
+	}
+	node := func(name, typ, value string) map[string]any {
+		return map[string]any{"type": "input", "group": "default", "messages": []any{}, "meta": map[string]any{},
+			"attributes": map[string]any{"node_type": "input", "name": name, "type": typ, "value": value, "disabled": false}}
+	}
+	nodes := []any{node("identifier", "text", ""), node("password", "password", ""), node("method", "submit", "password")}
+	if f.typ == "browser" {
+		nodes = append(nodes, node("csrf_token", "hidden", f.csrf))
+	}
+	return map[string]any{
+		"id": f.id, "type": f.typ, "state": "choose_method", "expires_at": now.Add(time.Hour), "issued_at": now,
+		"request_url": k.Public.URL + "/self-service/login/" + f.typ, "refresh": false, "requested_aal": "aal1",
+		"ui": map[string]any{"action": k.Public.URL + "/self-service/login?flow=" + f.id, "method": "POST",
+			"nodes": nodes, "messages": msgs},
+	}
+}
+
+// csrfOf is the CSRF cookie among all the request's Cookie headers (as
+// Kratos reads them all).
+func csrfOf(r *http.Request) string {
+	c, err := r.Cookie(CSRFCookie)
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// getLoginFlow answers a browser flow only to the browser it was started
+// in (its CSRF cookie), as Kratos does.
+func (k *Kratos) getLoginFlow(w http.ResponseWriter, r *http.Request) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	f, ok := k.logins[r.URL.Query().Get("id")]
+	if !ok {
+		kratosError(w, http.StatusNotFound, "Unable to locate the resource")
+		return
+	}
+	if f.typ == "browser" && csrfOf(r) != f.csrf {
+		kratosError(w, http.StatusForbidden, "The request was rejected to protect you from Cross-Site-Request-Forgery (CSRF).")
+		return
+	}
+	writeJSON(w, http.StatusOK, k.loginFlowJSON(f))
+}
+
+// updateLoginFlow checks a password like Kratos: a browser post must carry
+// a csrf_token matching the browser's CSRF cookie (any one, as Kratos does
+// not tie the token to the flow's own cookie), then success sets the
+// session cookie (browser, 303) or answers 200 with a session (API);
+// wrong credentials store 4000006 in the flow and send the browser back
+// to it (303) or answer 400 with the flow.
+func (k *Kratos) updateLoginFlow(w http.ResponseWriter, r *http.Request) {
+	k.mu.Lock()
+	delay := k.loginDelay
+	k.mu.Unlock()
+	if delay > 0 {
+		time.Sleep(delay)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	f, ok := k.logins[r.URL.Query().Get("flow")]
+	if !ok {
+		kratosError(w, http.StatusGone, "The login flow has expired")
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	var ident, password, csrf string
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		var b map[string]any
+		_ = json.Unmarshal(body, &b)
+		ident, _ = b["identifier"].(string)
+		password, _ = b["password"].(string)
+		csrf, _ = b["csrf_token"].(string)
+	} else {
+		form, _ := url.ParseQuery(string(body))
+		ident, password, csrf = form.Get("identifier"), form.Get("password"), form.Get("csrf_token")
+	}
+	browser := f.typ == "browser"
+	if browser && (csrf == "" || csrf != csrfOf(r)) {
+		http.Redirect(w, r, "/error?id="+NewID(), http.StatusSeeOther)
+		return
+	}
+	k.passwordChecks++
+	var who *Identity
+	for _, i := range k.identities {
+		if strings.EqualFold(i.Email, strings.TrimSpace(ident)) && i.Password != "" && i.Password == password && !i.Inactive {
+			who = i
+		}
+	}
+	if who == nil {
+		f.messages = []map[string]any{{"id": MsgInvalidCredentials, "type": "error",
+			"text": "The provided credentials are invalid, check for spelling mistakes in your password or username, email address, or phone number."}}
+		if browser {
+			http.Redirect(w, r, "/login?flow="+f.id, http.StatusSeeOther)
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, k.loginFlowJSON(f))
+		return
+	}
+	s := &Session{ID: NewID(), IdentityID: who.ID, Token: "ory_st_" + randomToken()}
+	k.sessions[s.ID] = s
+	delete(k.logins, f.id)
+	if browser {
+		http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: s.Token, Path: "/", HttpOnly: true})
+		http.Redirect(w, r, "/welcome", http.StatusSeeOther)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"session_token": s.Token, "session": k.sessionJSON(s, true)})
+}
+
+func (k *Kratos) codeFlowJSON(kind, id string) map[string]any {
+	now := time.Now().UTC()
+	return map[string]any{
+		"id": id, "type": "api", "state": "choose_method", "expires_at": now.Add(time.Hour), "issued_at": now,
+		"request_url": k.Public.URL + "/self-service/" + kind + "/api",
+		"ui": map[string]any{"action": k.Public.URL + "/self-service/" + kind + "?flow=" + id, "method": "POST",
+			"nodes": []any{}, "messages": []any{}},
+	}
+}
+
+func (k *Kratos) getCodeFlow(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, k.codeFlowJSON(kind, r.URL.Query().Get("id")))
+	}
+}
+
+// sendCode "mails" a code to the address asked for (recovery only to an
+// account's address); a missing address is a validation error (400).
+func (k *Kratos) sendCode(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		body, _ := io.ReadAll(r.Body)
+		var email string
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+			var b map[string]any
+			_ = json.Unmarshal(body, &b)
+			email, _ = b["email"].(string)
+		} else {
+			form, _ := url.ParseQuery(string(body))
+			email = form.Get("email")
+		}
+		id := r.URL.Query().Get("flow")
+		if email == "" || !strings.Contains(email, "@") {
+			writeJSON(w, http.StatusBadRequest, k.codeFlowJSON(kind, id))
+			return
+		}
+		k.codesSent = append(k.codesSent, strings.ToLower(strings.TrimSpace(email)))
+		if strings.Contains(r.Header.Get("Accept"), "application/json") || strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+			writeJSON(w, http.StatusOK, k.codeFlowJSON(kind, id))
+			return
+		}
+		http.Redirect(w, r, "/"+kind+"?flow="+id, http.StatusSeeOther)
+	}
 }
