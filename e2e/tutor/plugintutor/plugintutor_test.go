@@ -189,7 +189,7 @@ func TestPluginsRunAndCheckHealthy(t *testing.T) {
 	}
 	t.Logf("tutor plugins check:\n%s", out)
 	for _, name := range []string{"retriever-postgres", "guardrail-socratic", "guardrail-safety"} {
-		if !regexp.MustCompile(`(?m)^` + name + `\s+(retriever|guardrail)\s+true\s+up\s+\d+\s+0\s+ok\s`).MatchString(out) {
+		if !regexp.MustCompile(`(?m)^` + name + `\s+(retriever|guardrail)\s+required\s+up\s+\d+\s+0\s+ok\s`).MatchString(out) {
 			t.Fatalf("%s not reported healthy:\n%s", name, out)
 		}
 	}
