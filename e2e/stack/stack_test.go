@@ -233,7 +233,7 @@ func TestServicesRejectBadConfig(t *testing.T) {
 	plugin := func(name, kind string) string {
 		return "  - name: " + name + "\n    kind: " + kind + "\n    path: /opt/" + name + "\n    sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"
 	}
-	identityExtras := "hook_secret: 0123456789abcdef\ntoken_issuer: http://127.0.0.1:7/\nmail:\n  url: smtp://127.0.0.1:8/\n"
+	identityExtras := "hook_secret: 0123456789abcdef\ntoken_issuer: http://127.0.0.1:7/\nhydra:\n  admin_url: http://127.0.0.1:9/\nmail:\n  url: smtp://127.0.0.1:8/\n"
 	write("badclients.yml", "clients:\n  - id: app\n    public: true\n    grant_types: [password]\n")
 	cases := []struct {
 		service, file, want string
