@@ -193,12 +193,12 @@ func identityExists(ctx context.Context, admin, email string) (bool, error) {
 	req, _ := http.NewRequestWithContext(ctx, "GET", admin+"/admin/identities?credentials_identifier="+url.QueryEscape(email), nil)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return false, fmt.Errorf("Kratos admin API (is the stack running?): %w", err)
+		return false, fmt.Errorf("kratos admin API (is the stack running?): %w", err)
 	}
 	defer res.Body.Close()
 	var list []json.RawMessage
 	if res.StatusCode != 200 || json.NewDecoder(res.Body).Decode(&list) != nil {
-		return false, fmt.Errorf("Kratos admin API: looking up %s: %s", email, res.Status)
+		return false, fmt.Errorf("kratos admin API: looking up %s: %s", email, res.Status)
 	}
 	return len(list) > 0, nil
 }

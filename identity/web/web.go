@@ -297,8 +297,6 @@ func (h *Handler) returnTo(raw string) (string, bool) {
 	return "", false
 }
 
-var errBadReturnTo = errors.New("return_to is not an allowed address")
-
 func wantsJSON(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "application/json") ||
 		strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
