@@ -25,16 +25,6 @@ const (
 // Kinds lists every kind, in the order pages are listed.
 var Kinds = []Kind{Login, Registration, Verification, Recovery, Settings}
 
-// ParseKind accepts a kind's name.
-func ParseKind(s string) (Kind, bool) {
-	for _, k := range Kinds {
-		if string(k) == s {
-			return k, true
-		}
-	}
-	return "", false
-}
-
 // Text is a Kratos UI message (UiText).
 type Text struct {
 	ID      int64          `json:"id"`

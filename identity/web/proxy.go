@@ -67,8 +67,8 @@ func (h *Handler) newProxy() http.Handler {
 		if kind, ok := flowPosts[lower]; ok && r.Method == http.MethodPost {
 			sub, err := readSubmission(r)
 			if err != nil {
-				var bad *errBadBody
-				errors.As(err, &bad)
+				bad := &errBadBody{http.StatusBadRequest, "bad_request", "The request body could not be read."}
+				errors.As(err, &bad) // every error readSubmission returns is one; the default guards a new one
 				h.showError(w, r, bad.status, bad.code, bad.msg)
 				return
 			}
