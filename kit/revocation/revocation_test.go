@@ -2,9 +2,6 @@ package revocation_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,44 +14,17 @@ import (
 
 var cluster *pgtest.Cluster
 
-func TestMain(m *testing.M) {
-	ctx := context.Background()
-	c, err := pgtest.Start(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cluster = c
-	code := m.Run()
-	c.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pgtest.Main(m, &cluster) }
 
-var dbSeq int
-
-// newDB creates a database holding the platform's token_revocations table,
-// made by the real migration's Up section.
+// newDB is a database holding the platform's token_revocations table, made
+// by the real migration.
 func newDB(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	ctx := context.Background()
-	dbSeq++
-	dsn, err := cluster.CreateDatabase(ctx, fmt.Sprintf("revocations_%d", dbSeq))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sql, err := os.ReadFile("../../migrations/sql/00030_token_revocations.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	up, _, _ := strings.Cut(string(sql), "-- +goose Down")
-	db, err := pgxpool.New(ctx, dsn)
+	db, err := pgxpool.New(context.Background(), cluster.NewDatabase(t, "../../migrations/sql/00030_token_revocations.sql"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	if _, err := db.Exec(ctx, up); err != nil {
-		t.Fatal(err)
-	}
 	return db
 }
 

@@ -2,9 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,35 +13,14 @@ import (
 
 var cluster *pgtest.Cluster
 
-func TestMain(m *testing.M) {
-	c, err := pgtest.Start(context.Background())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cluster = c
-	code := m.Run()
-	c.Stop()
-	os.Exit(code)
-}
-
-var dbSeq int
+func TestMain(m *testing.M) { pgtest.Main(m, &cluster) }
 
 // newDB creates a database with the tutor's tables, made by the real
 // migration's Up section.
 func newDB(t testing.TB) *postgres.DB {
 	t.Helper()
 	ctx := context.Background()
-	dbSeq++
-	dsn, err := cluster.CreateDatabase(ctx, fmt.Sprintf("tutor_%d", dbSeq))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sql, err := os.ReadFile("../../migrations/sql/00010_tutor.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	up, _, _ := strings.Cut(string(sql), "-- +goose Down")
+	dsn := cluster.NewDatabase(t, "../../migrations/sql/00010_tutor.sql")
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -55,9 +31,6 @@ func newDB(t testing.TB) *postgres.DB {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	if _, err := pool.Exec(ctx, up); err != nil {
-		t.Fatal(err)
-	}
 	return postgres.New(pool)
 }
 

@@ -25,46 +25,23 @@ import (
 
 var cluster *pgtest.Cluster
 
-func TestMain(m *testing.M) {
-	c, err := pgtest.Start(context.Background())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cluster = c
-	code := m.Run()
-	c.Stop()
-	os.Exit(code)
-}
-
-var dbSeq int
+func TestMain(m *testing.M) { pgtest.Main(m, &cluster) }
 
 // platformDB creates a database with the platform tables the edge writes
-// (auth event log, token revocations), made by the real migrations' Up
-// sections, and returns its URL and a pool on it.
+// (auth event log, lockouts, token revocations), made by the real
+// migrations, and returns its URL and a pool on it.
 func platformDB(t *testing.T) (string, *pgxpool.Pool) {
 	t.Helper()
-	ctx := context.Background()
-	dbSeq++
-	dsn, err := cluster.CreateDatabase(ctx, fmt.Sprintf("identity_%d", dbSeq))
-	if err != nil {
-		t.Fatal(err)
+	var files []string
+	for _, f := range []string{"00001_auth_event_log.sql", "00002_login_lockouts.sql", "00030_token_revocations.sql"} {
+		files = append(files, filepath.Join("../../../migrations/sql", f))
 	}
-	db, err := pgxpool.New(ctx, dsn)
+	dsn := cluster.NewDatabase(t, files...)
+	db, err := pgxpool.New(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	for _, f := range []string{"00001_auth_event_log.sql", "00002_login_lockouts.sql", "00030_token_revocations.sql"} {
-		sql, err := os.ReadFile(filepath.Join("../../../migrations/sql", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		up, _, _ := strings.Cut(string(sql), "-- +goose Down")
-		if _, err := db.Exec(ctx, up); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-	}
 	return dsn, db
 }
 
