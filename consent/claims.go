@@ -1,13 +1,9 @@
 package consent
 
-import "slices"
+import (
+	"slices"
 
-// Roles a platform user can have; the role lives in the Kratos identity's
-// metadata_public.role, which users cannot change.
-const (
-	RoleStudent    = "student"
-	RoleInstructor = "instructor"
-	RoleAdmin      = "admin"
+	"github.com/learnplatform/platform/kit/account"
 )
 
 // The platform's claims. Hydra copies the access-token ones to the JWT's top
@@ -75,21 +71,18 @@ func ReleasedClaims(granted []string, firstParty bool) []string {
 	return out
 }
 
-// User is a Kratos identity as the tokens describe it.
-type User struct {
-	ID            string
-	Email         string
-	EmailVerified bool
-	Name          string
-	Role          string
-	Active        bool
+// Identity is a Kratos identity as the tokens describe it: the platform
+// user and whether the account may sign in (Kratos state active).
+type Identity struct {
+	account.User
+	Active bool
 }
 
 // Claims are the identity's claims that the granted scopes release (see
 // ReleasedClaims). They go into the ID token (and so /userinfo) and into the
 // access token, where Hydra's allowed_top_level_claims puts them at the top
 // level of the JWT.
-func (u User) Claims(granted []string, firstParty bool) map[string]any {
+func (u Identity) Claims(granted []string, firstParty bool) map[string]any {
 	all := map[string]any{
 		ClaimEmail:         u.Email,
 		ClaimEmailVerified: u.EmailVerified,
@@ -104,7 +97,7 @@ func (u User) Claims(granted []string, firstParty bool) map[string]any {
 }
 
 // AccessTokenClaims are Claims plus the Kratos session id (when known).
-func (u User) AccessTokenClaims(granted []string, firstParty bool, kratosSessionID string) map[string]any {
+func (u Identity) AccessTokenClaims(granted []string, firstParty bool, kratosSessionID string) map[string]any {
 	out := u.Claims(granted, firstParty)
 	if kratosSessionID != "" {
 		out[ClaimSessionID] = kratosSessionID

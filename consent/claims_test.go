@@ -1,6 +1,8 @@
 package consent
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"maps"
 	"slices"
 	"strings"
@@ -35,7 +37,7 @@ func TestReleasedClaimsFollowScopes(t *testing.T) {
 }
 
 func TestUserClaims(t *testing.T) {
-	u := User{ID: "u1", Email: "ada@example.org", EmailVerified: true, Name: "Ada", Role: RoleInstructor, Active: true}
+	u := Identity{User: account.User{ID: "u1", Email: "ada@example.org", EmailVerified: true, Name: "Ada", Role: account.RoleInstructor}, Active: true}
 	if got := u.Claims([]string{"openid"}, false); len(got) != 0 {
 		t.Fatalf("openid alone released %v", got)
 	}
@@ -52,7 +54,7 @@ func TestUserClaims(t *testing.T) {
 		t.Fatalf("no session id, yet %v", at)
 	}
 	// false and "" are released as values, not dropped, when their scope is granted.
-	u2 := User{ID: "u2"}
+	u2 := Identity{User: account.User{ID: "u2"}}
 	if got := u2.Claims([]string{"email"}, false); got["email_verified"] != false || got["email"] != "" || len(got) != 2 {
 		t.Fatalf("got %v", got)
 	}

@@ -1,10 +1,13 @@
 package tutor
 
-import "context"
+import (
+	"context"
+	"github.com/learnplatform/platform/kit/account"
+)
 
 // Turn is everything the tutor knows when it answers one message.
 type Turn struct {
-	Caller Caller
+	Caller account.User
 	Thread Thread
 	// History is the conversation before the message, oldest first.
 	History []Message

@@ -6,24 +6,6 @@ import (
 	"time"
 )
 
-// Roles, as the access token's role claim names them.
-const (
-	RoleStudent    = "student"
-	RoleInstructor = "instructor"
-	RoleAdmin      = "admin"
-)
-
-// Caller is who makes a request, taken from a validated access token only.
-type Caller struct {
-	// UserID is the token's sub (the Kratos identity id).
-	UserID string
-	// Role is student, instructor or admin.
-	Role string
-}
-
-// Staff reports whether the caller may manage stages and see reports.
-func (c Caller) Staff() bool { return c.Role == RoleInstructor || c.Role == RoleAdmin }
-
 // Thread is one conversation of one learner with the tutor.
 type Thread struct {
 	// ID is thr_ followed by random hex.

@@ -5,6 +5,8 @@
 package kratos
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"context"
 	"errors"
 	"fmt"
@@ -81,7 +83,7 @@ func (c *Client) Whoami(ctx context.Context, cookie string) (*Session, error) {
 }
 
 // User reads an identity's claims as they are now.
-func (c *Client) User(ctx context.Context, id string) (*consent.User, error) {
+func (c *Client) User(ctx context.Context, id string) (*consent.Identity, error) {
 	ident, res, err := c.admin.IdentityAPI.GetIdentity(ctx, id).Execute()
 	if err != nil {
 		if res != nil && res.StatusCode == http.StatusNotFound {
@@ -89,7 +91,7 @@ func (c *Client) User(ctx context.Context, id string) (*consent.User, error) {
 		}
 		return nil, fmt.Errorf("kratos get identity: %w", err)
 	}
-	u := &consent.User{ID: ident.Id, Role: consent.RoleStudent, Active: ident.GetState() != "inactive"}
+	u := &consent.Identity{User: account.User{ID: ident.Id, Role: account.RoleStudent}, Active: ident.GetState() != "inactive"}
 	if t, ok := ident.Traits.(map[string]any); ok {
 		u.Email, _ = t["email"].(string)
 		u.Name, _ = t["name"].(string)

@@ -1,6 +1,8 @@
 package kratos_test
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"context"
 	"errors"
 	"net/http"
@@ -40,11 +42,11 @@ func TestWhoamiAndUser(t *testing.T) {
 	}
 
 	u, err := c.User(ctx, id)
-	if err != nil || *u != (consent.User{ID: id, Email: "ada@example.org", EmailVerified: true, Name: "Ada", Role: "admin", Active: true}) {
+	if err != nil || *u != (consent.Identity{User: account.User{ID: id, Email: "ada@example.org", EmailVerified: true, Name: "Ada", Role: account.RoleAdmin}, Active: true}) {
 		t.Fatalf("%+v %v", u, err)
 	}
 	plain := f.AddIdentity(fakeory.Identity{Email: "bob@example.org", Inactive: true})
-	if u, err := c.User(ctx, plain); err != nil || u.Role != consent.RoleStudent || u.Active || u.EmailVerified {
+	if u, err := c.User(ctx, plain); err != nil || u.Role != account.RoleStudent || u.Active || u.EmailVerified {
 		t.Fatalf("%+v %v", u, err)
 	}
 	if _, err := c.User(ctx, fakeory.NewID()); !errors.Is(err, kratos.ErrNotFound) {

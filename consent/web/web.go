@@ -50,7 +50,7 @@ type Hydra interface {
 // Kratos is what the handlers need of Kratos.
 type Kratos interface {
 	Whoami(ctx context.Context, cookie string) (*kratos.Session, error)
-	User(ctx context.Context, id string) (*consent.User, error)
+	User(ctx context.Context, id string) (*consent.Identity, error)
 	LogoutURL(ctx context.Context, cookie, returnTo string) (string, error)
 	SessionActive(ctx context.Context, id string) (bool, error)
 }

@@ -12,9 +12,6 @@ import (
 // ErrNotFound: no such identity.
 var ErrNotFound = errors.New("identity not found")
 
-// Roles a platform user can have (metadata_public.role).
-var Roles = []string{"student", "instructor", "admin"}
-
 // SetRole writes metadata_public.role, keeping the rest of metadata_public,
 // and returns the role before.
 func (c *Client) SetRole(ctx context.Context, identityID, role string) (string, error) {

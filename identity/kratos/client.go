@@ -1,6 +1,8 @@
 package kratos
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -234,9 +236,6 @@ type Session struct {
 	Methods         []string
 }
 
-// DefaultRole is the role of an identity without one in metadata_public.
-const DefaultRole = "student"
-
 // Whoami resolves the browser's session cookie (or a session token) to a
 // Session; ErrNoSession when there is none.
 func (c *Client) Whoami(ctx context.Context, cookie, token string) (*Session, error) {
@@ -292,7 +291,7 @@ func RoleOf(metadataPublic any) string {
 	if r, _ := m["role"].(string); r != "" {
 		return r
 	}
-	return DefaultRole
+	return account.RoleStudent
 }
 
 // LogoutURL asks Kratos for the browser's sign-out URL.

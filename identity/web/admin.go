@@ -1,6 +1,8 @@
 package web
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -31,7 +33,7 @@ func (h *Handler) mountAdmin(r chi.Router) {
 	r.Route("/admin", func(r chi.Router) {
 		// RequireUser refuses clients' own (client_credentials) tokens: an
 		// admin is a person.
-		r.Use(token.RequireUser(h.opts.Tokens), token.RequireRole(token.RoleAdmin))
+		r.Use(token.RequireUser(h.opts.Tokens), token.RequireRole(account.RoleAdmin))
 		h.mountUsers(r)
 		r.Get("/lockouts", h.listLocks)
 		r.Delete("/lockouts/{identifier}", h.clearLock)

@@ -1,10 +1,11 @@
 package web
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"errors"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -56,8 +57,8 @@ func (h *Handler) setRole(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &body) {
 		return
 	}
-	if !slices.Contains(kratos.Roles, body.Role) {
-		badRequest(w, "role must be one of "+strings.Join(kratos.Roles, ", "))
+	if !account.KnownRole(body.Role) {
+		badRequest(w, "role must be one of "+strings.Join(account.Roles, ", "))
 		return
 	}
 	previous, err := h.accounts.SetRole(r.Context(), id, body.Role)

@@ -1,6 +1,8 @@
 package token
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"crypto/rsa"
 	"errors"
 	"fmt"
@@ -274,7 +276,7 @@ func TestCacheLRU(t *testing.T) {
 	c := newShardedCache(3, 1)
 	ks := &keySet{}
 	entry := func(sub string) cacheEntry {
-		return cacheEntry{user: User{ID: sub}, exp: 1e10, keys: ks}
+		return cacheEntry{user: User{User: account.User{ID: sub}}, exp: 1e10, keys: ks}
 	}
 	now := time.Unix(0, 0)
 	get := func(raw string) bool {

@@ -1,6 +1,8 @@
 package token
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"encoding/json"
 	"errors"
 	"math"
@@ -526,17 +528,19 @@ func (v *Validator) userFrom(payload []byte, now time.Time) (User, float64, erro
 		return User{}, 0, invalid("claims", "token has no subject (sub)", nil)
 	}
 	u := User{
-		ID:            c.Sub,
-		Email:         c.Email,
-		EmailVerified: c.EmailVerified,
-		Role:          c.Role,
-		Name:          c.Name,
-		ExpiresAt:     c.Exp.time(),
-		ClientID:      c.ClientID,
-		TokenID:       c.Jti,
-		SessionID:     c.SessionID,
-		AMR:           c.Amr,
-		ACR:           c.Acr,
+		User: account.User{
+			ID:            c.Sub,
+			Email:         c.Email,
+			EmailVerified: c.EmailVerified,
+			Role:          c.Role,
+			Name:          c.Name,
+		},
+		ExpiresAt: c.Exp.time(),
+		ClientID:  c.ClientID,
+		TokenID:   c.Jti,
+		SessionID: c.SessionID,
+		AMR:       c.Amr,
+		ACR:       c.Acr,
 		// Hydra's client_credentials tokens name the client as the
 		// subject; a learner's token names the Kratos identity.
 		Machine: c.Sub == c.ClientID,
@@ -545,7 +549,7 @@ func (v *Validator) userFrom(payload []byte, now time.Time) (User, float64, erro
 		u.IssuedAt = c.Iat.time()
 	}
 	if u.Role == "" {
-		u.Role = RoleStudent
+		u.Role = account.RoleStudent
 	}
 	switch {
 	case len(c.Scp) == 1 && strings.ContainsAny(c.Scp[0], " \t"):

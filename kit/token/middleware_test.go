@@ -1,6 +1,8 @@
 package token
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -63,8 +65,8 @@ func TestRequireUserAcceptsValidToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := User{
-		ID: "7d3f0a52-identity", Email: "ada@example.org", EmailVerified: true, Role: "instructor",
-		Scopes: []string{"openid", "offline_access", "tutor"}, Name: "Ada Lovelace",
+		User:      account.User{ID: "7d3f0a52-identity", Email: "ada@example.org", EmailVerified: true, Role: "instructor", Name: "Ada Lovelace"},
+		Scopes:    []string{"openid", "offline_access", "tutor"},
 		ExpiresAt: now.Add(time.Hour).UTC(),
 	}
 	if u.ID != want.ID || u.Email != want.Email || u.EmailVerified != want.EmailVerified || u.Role != want.Role ||
@@ -87,7 +89,7 @@ func TestValidateClaimVariants(t *testing.T) {
 		check  func(t *testing.T, u User)
 	}{
 		{"role absent defaults to student", with(base, "role", nil), func(t *testing.T, u User) {
-			if u.Role != RoleStudent {
+			if u.Role != account.RoleStudent {
 				t.Errorf("role %q", u.Role)
 			}
 		}},
@@ -304,9 +306,9 @@ func TestRequireRole(t *testing.T) {
 	f := newFixture(t)
 	a, _, _ := testKeys(t)
 	now := f.clock.Now()
-	adminOnly := RequireUser(f.v)(RequireRole(RoleAdmin)(echoUser))
-	staff := RequireUser(f.v)(RequireRole(RoleInstructor, RoleAdmin)(echoUser))
-	students := RequireUser(f.v)(RequireRole(RoleStudent)(echoUser))
+	adminOnly := RequireUser(f.v)(RequireRole(account.RoleAdmin)(echoUser))
+	staff := RequireUser(f.v)(RequireRole(account.RoleInstructor, account.RoleAdmin)(echoUser))
+	students := RequireUser(f.v)(RequireRole(account.RoleStudent)(echoUser))
 
 	tok := func(role any) string {
 		return "Bearer " + sign(t, jwa.RS256, a, kidA, with(claimsAt(now), "role", role))
@@ -342,7 +344,7 @@ func TestRequireRole(t *testing.T) {
 		})
 	}
 	t.Run("without RequireUser fails closed", func(t *testing.T) {
-		w := do(RequireRole(RoleAdmin)(echoUser), tok("admin"))
+		w := do(RequireRole(account.RoleAdmin)(echoUser), tok("admin"))
 		if w.Code != http.StatusUnauthorized {
 			t.Fatalf("status %d", w.Code)
 		}
@@ -415,7 +417,7 @@ func TestIdentityHeadersAreIgnored(t *testing.T) {
 	if w.Code != http.StatusOK {
 		t.Fatalf("status %d", w.Code)
 	}
-	if user.ID != "7d3f0a52-identity" || user.Role != RoleStudent || user.Email != "ada@example.org" {
+	if user.ID != "7d3f0a52-identity" || user.Role != account.RoleStudent || user.Email != "ada@example.org" {
 		t.Fatalf("user %+v taken from headers?", user)
 	}
 	for k := range spoof {
@@ -425,7 +427,7 @@ func TestIdentityHeadersAreIgnored(t *testing.T) {
 	}
 
 	w = httptest.NewRecorder()
-	RequireUser(f.v)(RequireRole(RoleAdmin)(inner)).ServeHTTP(w, req(tok))
+	RequireUser(f.v)(RequireRole(account.RoleAdmin)(inner)).ServeHTTP(w, req(tok))
 	if w.Code != http.StatusForbidden {
 		t.Fatalf("X-User-Role: admin made a student an admin: status %d", w.Code)
 	}

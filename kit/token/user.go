@@ -4,31 +4,21 @@ import (
 	"context"
 	"slices"
 	"time"
-)
 
-// Roles a platform user can have (Kratos metadata_public.role).
-const (
-	RoleStudent    = "student"
-	RoleInstructor = "instructor"
-	RoleAdmin      = "admin"
+	"github.com/learnplatform/platform/kit/account"
 )
 
 // User is the caller as the token describes them. Nothing in it comes from
 // anything but a validated token.
 type User struct {
-	// ID is the token's sub: the Kratos identity id.
-	ID string
-	// Email is the email claim; it may be empty.
-	Email string
-	// EmailVerified is the email_verified claim; absent means false.
-	EmailVerified bool
-	// Role is the role claim, RoleStudent when the token carries none.
-	Role string
+	// User is the platform user: ID is the token's sub (the Kratos identity
+	// id), Email, EmailVerified (absent means false) and Name the claims of
+	// those names, Role the role claim (account.RoleStudent when the token
+	// carries none).
+	account.User
 	// Scopes are the granted OAuth2 scopes (scp, or the space-separated
 	// scope claim when scp is absent).
 	Scopes []string
-	// Name is the name claim; it may be empty.
-	Name string
 	// ExpiresAt is when the token expires (its exp, without leeway).
 	ExpiresAt time.Time
 	// IssuedAt is the token's iat; zero when the token has none.

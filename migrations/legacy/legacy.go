@@ -1,6 +1,8 @@
 package legacy
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	_ "embed"
 	"fmt"
 	"time"
@@ -96,12 +98,6 @@ type LoginAttempt struct {
 	AttemptedAt time.Time
 }
 
-// Roles the platform knows, lowest first. A Kratos identity's
+// roleRank orders account.Roles, lowest first. A Kratos identity's
 // metadata_public.role is one of them.
-const (
-	RoleStudent    = "student"
-	RoleInstructor = "instructor"
-	RoleAdmin      = "admin"
-)
-
-var roleRank = map[string]int{RoleStudent: 1, RoleInstructor: 2, RoleAdmin: 3}
+var roleRank = map[string]int{account.RoleStudent: 1, account.RoleInstructor: 2, account.RoleAdmin: 3}

@@ -1,6 +1,8 @@
 package legacy
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"fmt"
 	"sort"
 	"strings"
@@ -296,7 +298,7 @@ func BuildPlan(ds *Dataset, opts PlanOptions) *Plan {
 		members := groups[id.Email]
 		prim := members[0]
 
-		id.Role = RoleStudent
+		id.Role = account.RoleStudent
 		for _, r := range prim.Roles {
 			n := strings.ToLower(strings.TrimSpace(r))
 			if rank, ok := roleRank[n]; ok {
@@ -493,7 +495,7 @@ type FormatCount struct {
 // Tally counts the plan.
 func (p *Plan) Tally() PlanCounts {
 	c := PlanCounts{Identities: len(p.Identities), SkippedUsers: len(p.Skipped),
-		Roles: map[string]int{RoleStudent: 0, RoleInstructor: 0, RoleAdmin: 0}, Conflicts: map[string]int{},
+		Roles: map[string]int{account.RoleStudent: 0, account.RoleInstructor: 0, account.RoleAdmin: 0}, Conflicts: map[string]int{},
 		PasswordFormats: map[string]*FormatCount{}}
 	format := func(name string) *FormatCount {
 		if c.PasswordFormats[name] == nil {

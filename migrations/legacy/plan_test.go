@@ -1,6 +1,8 @@
 package legacy
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -53,7 +55,7 @@ func TestDuplicatesByCaseAndSpacesMerge(t *testing.T) {
 	if id.LegacyID != "u1" || !reflect.DeepEqual(id.Merged, []string{"u2", "u3"}) {
 		t.Fatalf("primary %s merged %v", id.LegacyID, id.Merged)
 	}
-	if id.Email != "ann@example.org" || id.Name != "Ann" || !id.Verified || !id.Active || id.Role != RoleStudent {
+	if id.Email != "ann@example.org" || id.Name != "Ann" || !id.Verified || !id.Active || id.Role != account.RoleStudent {
 		t.Fatalf("identity: %+v", id)
 	}
 	if id.Password != PasswordImported || id.PasswordHash != hash("2a") {
@@ -186,13 +188,13 @@ func TestRoles(t *testing.T) {
 		want    string
 		unknown []string
 	}{
-		{nil, RoleStudent, nil},
-		{[]string{"student"}, RoleStudent, nil},
-		{[]string{"student", "instructor"}, RoleInstructor, nil},
-		{[]string{"admin", "student", "instructor"}, RoleAdmin, nil},
-		{[]string{" Instructor ", "teacher"}, RoleInstructor, []string{"teacher"}},
-		{[]string{"superuser"}, RoleStudent, []string{"superuser"}},
-		{[]string{""}, RoleStudent, []string{""}},
+		{nil, account.RoleStudent, nil},
+		{[]string{"student"}, account.RoleStudent, nil},
+		{[]string{"student", "instructor"}, account.RoleInstructor, nil},
+		{[]string{"admin", "student", "instructor"}, account.RoleAdmin, nil},
+		{[]string{" Instructor ", "teacher"}, account.RoleInstructor, []string{"teacher"}},
+		{[]string{"superuser"}, account.RoleStudent, []string{"superuser"}},
+		{[]string{""}, account.RoleStudent, []string{""}},
 	}
 	for _, c := range cases {
 		p := BuildPlan(&Dataset{Users: []User{user("u", "u@e.org", func(u *User) { u.Roles = c.roles })}}, PlanOptions{})
@@ -295,7 +297,7 @@ func TestTally(t *testing.T) {
 	}}
 	c := BuildPlan(ds, PlanOptions{}).Tally()
 	want := PlanCounts{Identities: 4, MergedUsers: 1, SkippedUsers: 1, PasswordsImported: 2, RecoveryRequired: 1, SocialOnly: 1, SocialLinks: 1,
-		Roles: map[string]int{RoleStudent: 3, RoleInstructor: 0, RoleAdmin: 1}, Inactive: 1, Unverified: 0,
+		Roles: map[string]int{account.RoleStudent: 3, account.RoleInstructor: 0, account.RoleAdmin: 1}, Inactive: 1, Unverified: 0,
 		Conflicts:       map[string]int{ConflictDuplicateEmail: 1, ConflictInvalidEmail: 1, ConflictNoCredentials: 1},
 		PasswordFormats: map[string]*FormatCount{"bcrypt": {Imported: 2}}}
 	if !reflect.DeepEqual(c, want) {

@@ -1,6 +1,8 @@
 package legacy
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"encoding/json"
 	"fmt"
 	"io"
@@ -206,7 +208,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 			p("    %s", line)
 		}
 		p("  roles: %d student, %d instructor, %d admin; %d inactive; %d unverified",
-			c.Roles[RoleStudent], c.Roles[RoleInstructor], c.Roles[RoleAdmin], c.Inactive, c.Unverified)
+			c.Roles[account.RoleStudent], c.Roles[account.RoleInstructor], c.Roles[account.RoleAdmin], c.Inactive, c.Unverified)
 	}
 	if rc := r.Run; rc != nil {
 		if rc.Resumed {

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"context"
 	"errors"
 	"strings"
@@ -51,7 +53,7 @@ func (f *retriever) Retrieve(_ context.Context, q tutor.RetrievalQuery) ([]tutor
 }
 
 var turn = tutor.Turn{
-	Caller:   tutor.Caller{UserID: "u1", Role: tutor.RoleStudent},
+	Caller:   account.User{ID: "u1", Role: account.RoleStudent},
 	Course:   "go-basics",
 	MaxStage: 1,
 	Question: "what is the zero value of an int?",

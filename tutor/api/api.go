@@ -6,6 +6,8 @@
 package api
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"encoding/csv"
 	"encoding/json"
 	"io"
@@ -40,9 +42,9 @@ func (a *API) Routes(r chi.Router) {
 	r.With(token.RequireVerifiedEmail).Post("/courses/{course}/stages/{stage}/complete", a.completeStage)
 	r.With(token.RequireVerifiedEmail).Get("/courses/{course}/lessons/{lesson}", a.lesson)
 	r.Route("/admin", func(r chi.Router) {
-		r.With(token.RequireRole(tutor.RoleAdmin)).Get("/usage", a.usage)
-		r.With(token.RequireRole(tutor.RoleInstructor, tutor.RoleAdmin)).Get("/feedback", a.feedback)
-		r.With(token.RequireRole(tutor.RoleInstructor, tutor.RoleAdmin)).Put("/enrollments/{user_id}/{course}", a.setEnrollment)
+		r.With(token.RequireRole(account.RoleAdmin)).Get("/usage", a.usage)
+		r.With(token.RequireRole(account.RoleInstructor, account.RoleAdmin)).Get("/feedback", a.feedback)
+		r.With(token.RequireRole(account.RoleInstructor, account.RoleAdmin)).Put("/enrollments/{user_id}/{course}", a.setEnrollment)
 	})
 }
 
@@ -74,9 +76,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	server.WriteError(w, st, code, tutor.ErrorMessage(err))
 }
 
-func caller(r *http.Request) (tutor.Caller, token.User) {
+func caller(r *http.Request) (account.User, token.User) {
 	u, _ := token.UserFrom(r.Context())
-	return tutor.Caller{UserID: u.ID, Role: u.Role}, u
+	return account.User{ID: u.ID, Role: u.Role}, u
 }
 
 // Me is GET /api/v1/me.
@@ -109,7 +111,7 @@ func (a *API) me(w http.ResponseWriter, r *http.Request) {
 	c, u := caller(r)
 	out := Me{UserID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, EmailVerified: u.EmailVerified, Exempt: c.Staff(), Enrollments: []Enrollment{}}
 	if !c.Staff() {
-		qs, err := a.Threads.QuotaState(r.Context(), c.UserID, tutor.Quota{Limit: a.DailyMessages, Window: tutor.QuotaWindow})
+		qs, err := a.Threads.QuotaState(r.Context(), c.ID, tutor.Quota{Limit: a.DailyMessages, Window: tutor.QuotaWindow})
 		if err != nil {
 			a.fail(w, r, err)
 			return
@@ -120,7 +122,7 @@ func (a *API) me(w http.ResponseWriter, r *http.Request) {
 			out.ResetsAt = &t
 		}
 	}
-	es, err := a.Courses.Enrollments(r.Context(), c.UserID)
+	es, err := a.Courses.Enrollments(r.Context(), c.ID)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -146,7 +148,7 @@ func (a *API) courses(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	es, err := a.Courses.Enrollments(r.Context(), c.UserID)
+	es, err := a.Courses.Enrollments(r.Context(), c.ID)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -189,7 +191,7 @@ func (a *API) IntegratorRoutes(r chi.Router, v *token.Validator) {
 
 func (a *API) enroll(w http.ResponseWriter, r *http.Request) {
 	c, _ := caller(r)
-	e, err := a.Courses.Enroll(r.Context(), c.UserID, chi.URLParam(r, "course"))
+	e, err := a.Courses.Enroll(r.Context(), c.ID, chi.URLParam(r, "course"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -204,7 +206,7 @@ func (a *API) completeStage(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, tutor.Errorf(tutor.EINVALID, "the stage must be a number from 1"))
 		return
 	}
-	e, err := a.Courses.CompleteStage(r.Context(), c.UserID, chi.URLParam(r, "course"), stage)
+	e, err := a.Courses.CompleteStage(r.Context(), c.ID, chi.URLParam(r, "course"), stage)
 	if err != nil {
 		a.fail(w, r, err)
 		return

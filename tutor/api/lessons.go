@@ -36,7 +36,7 @@ func (a *API) lesson(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !c.Staff() {
-		e, err := a.Courses.Enrollment(r.Context(), c.UserID, course)
+		e, err := a.Courses.Enrollment(r.Context(), c.ID, course)
 		switch {
 		case tutor.ErrorCode(err) == tutor.ENOTFOUND:
 			a.fail(w, r, tutor.Errorf(tutor.ECONFLICT, "you are not enrolled in %q; start the course first", course))

@@ -1,6 +1,8 @@
 package chatkit
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +15,7 @@ import (
 // answer writes the tutor's answer to msg, sending events through send
 // (which drops them once the client is gone) and storing the result. It
 // runs detached from the request.
-func (h *Handler) answer(ctx context.Context, c tutor.Caller, th tutor.Thread, msg tutor.Item, start time.Time, send func(any)) {
+func (h *Handler) answer(ctx context.Context, c account.User, th tutor.Thread, msg tutor.Item, start time.Time, send func(any)) {
 	aw := &answerWriter{h: h, thread: th, send: send, start: start}
 	turn, err := h.respond(ctx, c, th, msg, aw)
 	if err == nil && !aw.started {
@@ -39,13 +41,13 @@ func (h *Handler) answer(ctx context.Context, c tutor.Caller, th tutor.Thread, m
 	}
 	if aw.uncounted && !c.Staff() {
 		// A guardrail failed: not the learner's fault, so not their message.
-		if err := h.cfg.Threads.Uncount(saveCtx, c.UserID); err != nil {
+		if err := h.cfg.Threads.Uncount(saveCtx, c.ID); err != nil {
 			h.cfg.Logger.Error("give back a message the guardrails could not check", "error", err)
 		} else {
 			aw.Notice("info", "", "This message did not count against your daily limit.")
 		}
 	}
-	u := tutor.Usage{UserID: c.UserID, At: time.Now(), Total: time.Since(start), Failed: err != nil, TokensIn: aw.tokensIn, TokensOut: aw.tokensOut}
+	u := tutor.Usage{UserID: c.ID, At: time.Now(), Total: time.Since(start), Failed: err != nil, TokensIn: aw.tokensIn, TokensOut: aw.tokensOut}
 	if !aw.firstText.IsZero() {
 		u.FirstToken = max(aw.firstText.Sub(start), time.Millisecond)
 	}
@@ -78,7 +80,7 @@ func (h *Handler) checkOutput(ctx context.Context, turn tutor.Turn, aw *answerWr
 }
 
 // respond builds the turn and asks the Responder; it returns the turn.
-func (h *Handler) respond(ctx context.Context, c tutor.Caller, th tutor.Thread, msg tutor.Item, aw *answerWriter) (tutor.Turn, error) {
+func (h *Handler) respond(ctx context.Context, c account.User, th tutor.Thread, msg tutor.Item, aw *answerWriter) (tutor.Turn, error) {
 	turn := tutor.Turn{Caller: c, Thread: th}
 	history, err := h.cfg.Threads.History(ctx, th.ID, historyItems)
 	if err != nil {
@@ -104,7 +106,7 @@ func (h *Handler) respond(ctx context.Context, c tutor.Caller, th tutor.Thread, 
 	}
 	turn.Question, turn.QuotedText = itemText(msg.Payload)
 	if th.Course != "" {
-		e, err := h.cfg.Courses.Enrollment(ctx, c.UserID, th.Course)
+		e, err := h.cfg.Courses.Enrollment(ctx, c.ID, th.Course)
 		switch {
 		case err == nil && e.Active():
 			turn.Course, turn.MaxStage = th.Course, e.UnlockedStage

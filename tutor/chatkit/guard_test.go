@@ -1,6 +1,8 @@
 package chatkit
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"context"
 	"sync/atomic"
 	"testing"
@@ -88,7 +90,7 @@ func TestUncheckedInputOfStaff(t *testing.T) {
 	g := &deadGuard{}
 	e := newEnv(t, Config{Guard: g})
 	e.h.cfg.Responder = agent.Material{Retriever: e.store, Guard: g}
-	r := e.do(t, "i1", create("What is a loop?", map[string]any{"course": course}), tutor.RoleInstructor)
+	r := e.do(t, "i1", create("What is a loop?", map[string]any{"course": course}), account.RoleInstructor)
 	if givenBack(r) {
 		t.Error("told staff a message was given back")
 	}

@@ -14,6 +14,8 @@
 package chatkit
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -181,7 +183,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"verify your email address first: open the link in the verification email we sent you, or ask for a new one in your account settings, then sign in again"))
 		return
 	}
-	caller := tutor.Caller{UserID: u.ID, Role: u.Role}
+	caller := account.User{ID: u.ID, Role: u.Role}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBodyBytes()))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -356,7 +358,7 @@ func itemsPage(p tutor.Page[tutor.Item]) Page[json.RawMessage] {
 	return out
 }
 
-func (h *Handler) getThread(ctx context.Context, c tutor.Caller, raw json.RawMessage) (any, error) {
+func (h *Handler) getThread(ctx context.Context, c account.User, raw json.RawMessage) (any, error) {
 	var p ThreadGetByIDParams
 	if err := params(raw, &p); err != nil {
 		return nil, err
@@ -364,18 +366,18 @@ func (h *Handler) getThread(ctx context.Context, c tutor.Caller, raw json.RawMes
 	if err := requireID("thread_id", p.ThreadID); err != nil {
 		return nil, err
 	}
-	t, err := h.cfg.Threads.Thread(ctx, c.UserID, p.ThreadID)
+	t, err := h.cfg.Threads.Thread(ctx, c.ID, p.ThreadID)
 	if err != nil {
 		return nil, err
 	}
-	items, err := h.cfg.Threads.Items(ctx, c.UserID, t.ID, tutor.PageRequest{Limit: defaultPageSize, Order: tutor.Asc})
+	items, err := h.cfg.Threads.Items(ctx, c.ID, t.ID, tutor.PageRequest{Limit: defaultPageSize, Order: tutor.Asc})
 	if err != nil {
 		return nil, err
 	}
 	return threadJSON(t, itemsPage(items)), nil
 }
 
-func (h *Handler) listThreads(ctx context.Context, c tutor.Caller, raw json.RawMessage) (any, error) {
+func (h *Handler) listThreads(ctx context.Context, c account.User, raw json.RawMessage) (any, error) {
 	var p ListParams
 	if err := params(raw, &p); err != nil {
 		return nil, err
@@ -384,7 +386,7 @@ func (h *Handler) listThreads(ctx context.Context, c tutor.Caller, raw json.RawM
 	if err != nil {
 		return nil, err
 	}
-	threads, err := h.cfg.Threads.Threads(ctx, c.UserID, pr)
+	threads, err := h.cfg.Threads.Threads(ctx, c.ID, pr)
 	if err != nil {
 		return nil, err
 	}
@@ -398,7 +400,7 @@ func (h *Handler) listThreads(ctx context.Context, c tutor.Caller, raw json.RawM
 	return out, nil
 }
 
-func (h *Handler) listItems(ctx context.Context, c tutor.Caller, raw json.RawMessage) (any, error) {
+func (h *Handler) listItems(ctx context.Context, c account.User, raw json.RawMessage) (any, error) {
 	var p ListParams
 	if err := params(raw, &p); err != nil {
 		return nil, err
@@ -410,7 +412,7 @@ func (h *Handler) listItems(ctx context.Context, c tutor.Caller, raw json.RawMes
 	if err != nil {
 		return nil, err
 	}
-	items, err := h.cfg.Threads.Items(ctx, c.UserID, p.ThreadID, pr)
+	items, err := h.cfg.Threads.Items(ctx, c.ID, p.ThreadID, pr)
 	if err != nil {
 		return nil, err
 	}
@@ -419,7 +421,7 @@ func (h *Handler) listItems(ctx context.Context, c tutor.Caller, raw json.RawMes
 
 const maxTitleBytes = 200
 
-func (h *Handler) updateThread(ctx context.Context, c tutor.Caller, raw json.RawMessage) (any, error) {
+func (h *Handler) updateThread(ctx context.Context, c account.User, raw json.RawMessage) (any, error) {
 	var p ThreadUpdateParams
 	if err := params(raw, &p); err != nil {
 		return nil, err
@@ -434,14 +436,14 @@ func (h *Handler) updateThread(ctx context.Context, c tutor.Caller, raw json.Raw
 	if len(title) > maxTitleBytes {
 		return nil, tutor.Errorf(tutor.EINVALID, "params.title is longer than %d bytes", maxTitleBytes)
 	}
-	t, err := h.cfg.Threads.UpdateTitle(ctx, c.UserID, p.ThreadID, title)
+	t, err := h.cfg.Threads.UpdateTitle(ctx, c.ID, p.ThreadID, title)
 	if err != nil {
 		return nil, err
 	}
 	return threadJSON(t, Page[json.RawMessage]{}), nil
 }
 
-func (h *Handler) deleteThread(ctx context.Context, c tutor.Caller, raw json.RawMessage) (any, error) {
+func (h *Handler) deleteThread(ctx context.Context, c account.User, raw json.RawMessage) (any, error) {
 	var p ThreadDeleteParams
 	if err := params(raw, &p); err != nil {
 		return nil, err
@@ -449,7 +451,7 @@ func (h *Handler) deleteThread(ctx context.Context, c tutor.Caller, raw json.Raw
 	if err := requireID("thread_id", p.ThreadID); err != nil {
 		return nil, err
 	}
-	if err := h.cfg.Threads.DeleteThread(ctx, c.UserID, p.ThreadID); err != nil {
+	if err := h.cfg.Threads.DeleteThread(ctx, c.ID, p.ThreadID); err != nil {
 		return nil, err
 	}
 	return struct{}{}, nil
@@ -457,7 +459,7 @@ func (h *Handler) deleteThread(ctx context.Context, c tutor.Caller, raw json.Raw
 
 const maxFeedbackItems = 50
 
-func (h *Handler) feedback(ctx context.Context, c tutor.Caller, raw json.RawMessage) (any, error) {
+func (h *Handler) feedback(ctx context.Context, c account.User, raw json.RawMessage) (any, error) {
 	var p ItemFeedbackParams
 	if err := params(raw, &p); err != nil {
 		return nil, err
@@ -471,7 +473,7 @@ func (h *Handler) feedback(ctx context.Context, c tutor.Caller, raw json.RawMess
 	if len(p.ItemIDs) == 0 || len(p.ItemIDs) > maxFeedbackItems {
 		return nil, tutor.Errorf(tutor.EINVALID, "params.item_ids must name 1 to %d items", maxFeedbackItems)
 	}
-	t, err := h.cfg.Threads.Thread(ctx, c.UserID, p.ThreadID)
+	t, err := h.cfg.Threads.Thread(ctx, c.ID, p.ThreadID)
 	if err != nil {
 		return nil, err
 	}
@@ -480,14 +482,14 @@ func (h *Handler) feedback(ctx context.Context, c tutor.Caller, raw json.RawMess
 		if err := requireID("item_ids[]", id); err != nil {
 			return nil, err
 		}
-		it, err := h.cfg.Threads.Item(ctx, c.UserID, t.ID, id)
+		it, err := h.cfg.Threads.Item(ctx, c.ID, t.ID, id)
 		if err != nil {
 			return nil, err
 		}
 		if it.Type != tutor.ItemAssistantMessage {
 			return nil, tutor.Errorf(tutor.EINVALID, "item %q is not an answer; feedback is for the tutor's answers", id)
 		}
-		fb = append(fb, tutor.Feedback{UserID: c.UserID, ThreadID: t.ID, ItemID: id, Kind: p.Kind, Course: t.Course, Sources: it.Sources})
+		fb = append(fb, tutor.Feedback{UserID: c.ID, ThreadID: t.ID, ItemID: id, Kind: p.Kind, Course: t.Course, Sources: it.Sources})
 	}
 	if err := h.cfg.Reports.SaveFeedback(ctx, fb); err != nil {
 		return nil, err

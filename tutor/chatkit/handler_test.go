@@ -1,6 +1,8 @@
 package chatkit
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -56,9 +58,9 @@ func newEnv(t *testing.T, cfg Config) *env {
 	}
 	h := New(cfg)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u := token.User{ID: r.Header.Get("X-Test-User"), EmailVerified: true, Role: r.Header.Get("X-Test-Role")}
+		u := token.User{User: account.User{ID: r.Header.Get("X-Test-User"), EmailVerified: true, Role: r.Header.Get("X-Test-Role")}}
 		if u.Role == "" {
-			u.Role = tutor.RoleStudent
+			u.Role = account.RoleStudent
 		}
 		h.ServeHTTP(w, r.WithContext(token.WithUser(r.Context(), u)))
 	}))
@@ -325,10 +327,10 @@ func TestRetryRefusalsCostNothing(t *testing.T) {
 		t.Fatalf("refused retries were counted: u1 %d, u2 %d", e.counted("u1"), e.counted("u2"))
 	}
 	// Staff are exempt for retries as for messages.
-	staff := e.do(t, "boss", create("hello", map[string]any{"course": course}), tutor.RoleInstructor)
+	staff := e.do(t, "boss", create("hello", map[string]any{"course": course}), account.RoleInstructor)
 	sm := staff.doneItem(tutor.ItemUserMessage)["id"].(string)
 	for range 7 {
-		if r := e.do(t, "boss", retry(staff.threadID(t), sm), tutor.RoleInstructor); r.status != http.StatusOK {
+		if r := e.do(t, "boss", retry(staff.threadID(t), sm), account.RoleInstructor); r.status != http.StatusOK {
 			t.Fatalf("staff retry: %d %v", r.status, r.body)
 		}
 	}
@@ -462,7 +464,7 @@ func TestGlobalCap(t *testing.T) {
 		t.Fatal("a refused request stored or counted something")
 	}
 	// Exempt staff are capped too: the cap protects the model and the pool.
-	wantRefused(t, e.do(t, "boss", create("staff question", nil), tutor.RoleAdmin), http.StatusTooManyRequests, tutor.EBUSY)
+	wantRefused(t, e.do(t, "boss", create("staff question", nil), account.RoleAdmin), http.StatusTooManyRequests, tutor.EBUSY)
 
 	// One answer ends (whichever): its slot lets u3 in.
 	g.release <- nil

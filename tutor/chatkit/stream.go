@@ -1,6 +1,8 @@
 package chatkit
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -136,7 +138,7 @@ func (h *Handler) hiddenContext(threadID string, pc *tutor.PageContext) (tutor.I
 	return tutor.Item{ID: item.ID, ThreadID: threadID, Type: tutor.ItemHiddenContext, CreatedAt: at, Payload: payload}, err
 }
 
-func (h *Handler) quota(c tutor.Caller) *tutor.Quota {
+func (h *Handler) quota(c account.User) *tutor.Quota {
 	if c.Staff() {
 		return nil
 	}
@@ -146,9 +148,9 @@ func (h *Handler) quota(c tutor.Caller) *tutor.Quota {
 // courseFor decides which course a new thread is about: the one the
 // request names (self-enrolling the learner at stage 1 if needed), else the
 // learner's only active enrollment, else none.
-func (h *Handler) courseFor(ctx context.Context, c tutor.Caller, course string) (tutor.Enrollment, error) {
+func (h *Handler) courseFor(ctx context.Context, c account.User, course string) (tutor.Enrollment, error) {
 	if course == "" {
-		es, err := h.cfg.Courses.Enrollments(ctx, c.UserID)
+		es, err := h.cfg.Courses.Enrollments(ctx, c.ID)
 		if err != nil {
 			return tutor.Enrollment{}, err
 		}
@@ -163,12 +165,12 @@ func (h *Handler) courseFor(ctx context.Context, c tutor.Caller, course string) 
 		}
 		return tutor.Enrollment{}, nil
 	}
-	e, err := h.cfg.Courses.Enrollment(ctx, c.UserID, course)
+	e, err := h.cfg.Courses.Enrollment(ctx, c.ID, course)
 	if tutor.ErrorCode(err) == tutor.ENOTFOUND {
 		if _, err := h.cfg.Courses.Course(ctx, course); err != nil {
 			return e, err
 		}
-		return h.cfg.Courses.Enroll(ctx, c.UserID, course)
+		return h.cfg.Courses.Enroll(ctx, c.ID, course)
 	}
 	if err != nil {
 		return e, err
@@ -200,9 +202,9 @@ func title(text string) string {
 // process's limit it is refused (429 busy) before any store call, so it
 // stores and counts nothing. The slot goes with the answer and is given
 // back when the answer ends, or at once when the request fails before it.
-func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c tutor.Caller, req Request, start time.Time) {
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, c account.User, req Request, start time.Time) {
 	ctx := r.Context()
-	release, err := h.slots.acquire(c.UserID)
+	release, err := h.slots.acquire(c.ID)
 	if err != nil {
 		h.metrics.refusals.WithLabelValues(tutor.ErrorCode(err)).Inc()
 		writeError(w, err)
@@ -329,7 +331,7 @@ func quotaNotice(qs tutor.QuotaState) NoticeEvent {
 		Message: fmt.Sprintf("You have %d %s left in this 24-hour window (%d per 24 hours; the next one frees up after %s).", qs.Remaining, n, qs.Limit, at)}
 }
 
-func (h *Handler) create(ctx context.Context, c tutor.Caller, req Request) (tutor.Thread, tutor.Item, tutor.QuotaState, []any, error) {
+func (h *Handler) create(ctx context.Context, c account.User, req Request) (tutor.Thread, tutor.Item, tutor.QuotaState, []any, error) {
 	var p ThreadCreateParams
 	if err := params(req.Params, &p); err != nil {
 		return tutor.Thread{}, tutor.Item{}, tutor.QuotaState{}, nil, err
@@ -338,7 +340,7 @@ func (h *Handler) create(ctx context.Context, c tutor.Caller, req Request) (tuto
 	if err != nil {
 		return tutor.Thread{}, tutor.Item{}, tutor.QuotaState{}, nil, err
 	}
-	th := tutor.Thread{ID: tutor.NewID("thr"), UserID: c.UserID, Status: "active", Lesson: md.Lesson}
+	th := tutor.Thread{ID: tutor.NewID("thr"), UserID: c.ID, Status: "active", Lesson: md.Lesson}
 	items, m, err := h.turnItems(th.ID, pc, p.Input)
 	if err != nil {
 		return th, tutor.Item{}, tutor.QuotaState{}, nil, err
@@ -362,7 +364,7 @@ func (h *Handler) create(ctx context.Context, c tutor.Caller, req Request) (tuto
 	return th, m.item, qs, pre, nil
 }
 
-func (h *Handler) addMessage(ctx context.Context, c tutor.Caller, req Request) (tutor.Thread, tutor.Item, tutor.QuotaState, []any, error) {
+func (h *Handler) addMessage(ctx context.Context, c account.User, req Request) (tutor.Thread, tutor.Item, tutor.QuotaState, []any, error) {
 	var p ThreadAddUserMessageParams
 	if err := params(req.Params, &p); err != nil {
 		return tutor.Thread{}, tutor.Item{}, tutor.QuotaState{}, nil, err
@@ -374,7 +376,7 @@ func (h *Handler) addMessage(ctx context.Context, c tutor.Caller, req Request) (
 	if err != nil {
 		return tutor.Thread{}, tutor.Item{}, tutor.QuotaState{}, nil, err
 	}
-	th, err := h.cfg.Threads.Thread(ctx, c.UserID, p.ThreadID)
+	th, err := h.cfg.Threads.Thread(ctx, c.ID, p.ThreadID)
 	if err != nil {
 		return th, tutor.Item{}, tutor.QuotaState{}, nil, err
 	}
@@ -385,7 +387,7 @@ func (h *Handler) addMessage(ctx context.Context, c tutor.Caller, req Request) (
 	if err != nil {
 		return th, tutor.Item{}, tutor.QuotaState{}, nil, err
 	}
-	qs, err := h.cfg.Threads.AddItems(ctx, c.UserID, th.ID, items, h.quota(c))
+	qs, err := h.cfg.Threads.AddItems(ctx, c.ID, th.ID, items, h.quota(c))
 	if err != nil {
 		return th, tutor.Item{}, qs, nil, err
 	}
@@ -396,7 +398,7 @@ func (h *Handler) addMessage(ctx context.Context, c tutor.Caller, req Request) (
 // deleted and the message answered again. A retry asks the model again, so
 // it counts against the quota exactly like a new message, in the same
 // store call that deletes (over the limit: 429 and nothing deleted).
-func (h *Handler) retry(ctx context.Context, c tutor.Caller, req Request) (tutor.Thread, tutor.Item, tutor.QuotaState, error) {
+func (h *Handler) retry(ctx context.Context, c account.User, req Request) (tutor.Thread, tutor.Item, tutor.QuotaState, error) {
 	var p ThreadRetryAfterItemParams
 	if err := params(req.Params, &p); err != nil {
 		return tutor.Thread{}, tutor.Item{}, tutor.QuotaState{}, err
@@ -407,14 +409,14 @@ func (h *Handler) retry(ctx context.Context, c tutor.Caller, req Request) (tutor
 	if err := requireID("item_id", p.ItemID); err != nil {
 		return tutor.Thread{}, tutor.Item{}, tutor.QuotaState{}, err
 	}
-	th, err := h.cfg.Threads.Thread(ctx, c.UserID, p.ThreadID)
+	th, err := h.cfg.Threads.Thread(ctx, c.ID, p.ThreadID)
 	if err != nil {
 		return th, tutor.Item{}, tutor.QuotaState{}, err
 	}
 	if th.Status != "active" {
 		return th, tutor.Item{}, tutor.QuotaState{}, tutor.Errorf(tutor.ECONFLICT, "the thread is %s", th.Status)
 	}
-	msg, qs, err := h.cfg.Threads.DeleteItemsAfter(ctx, c.UserID, th.ID, p.ItemID, h.quota(c))
+	msg, qs, err := h.cfg.Threads.DeleteItemsAfter(ctx, c.ID, th.ID, p.ItemID, h.quota(c))
 	return th, msg, qs, err
 }
 

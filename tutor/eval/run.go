@@ -1,6 +1,8 @@
 package eval
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -155,7 +157,7 @@ func removeCourses(h *host.Host, lessons []tutor.Lesson, logger *slog.Logger) {
 
 func runScenario(ctx context.Context, h http.Handler, store *memstore.Store, g *grader, mg *ModelGrader, sc Scenario) ScenarioResult {
 	res := ScenarioResult{ID: sc.ID, Version: sc.Version, Category: sc.Category, About: sc.About, Course: sc.Course, Stage: sc.Stage}
-	user := token.User{ID: "eval-learner:" + sc.ID, EmailVerified: true, Role: tutor.RoleStudent}
+	user := token.User{User: account.User{ID: "eval-learner:" + sc.ID, EmailVerified: true, Role: account.RoleStudent}}
 	checks := map[string]bool{}
 	if _, err := store.SetEnrollment(ctx, user.ID, sc.Course, sc.Stage, false); err != nil {
 		res.Failures = append(res.Failures, Failure{Turn: 1, Check: CheckAnswered, Why: "could not enrol the learner: " + err.Error()})

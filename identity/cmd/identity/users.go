@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/learnplatform/platform/kit/account"
+
 	"context"
 	"errors"
 	"flag"
@@ -8,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -57,8 +58,8 @@ func users(args []string, lookupEnv func(string) (string, bool), stdout, stderr 
 	}
 	email, value := identity.NormalizeIdentifier(fs.Arg(0)), fs.Arg(1)
 	switch {
-	case cmd == "set-role" && !slices.Contains(kratos.Roles, value):
-		return fail(2, "role must be one of %s, got %q", strings.Join(kratos.Roles, ", "), value)
+	case cmd == "set-role" && !account.KnownRole(value):
+		return fail(2, "role must be one of %s, got %q", strings.Join(account.Roles, ", "), value)
 	case cmd == "set-state" && value != identity.StateActive && value != identity.StateInactive:
 		return fail(2, "state must be %s or %s, got %q", identity.StateActive, identity.StateInactive, value)
 	}
