@@ -13,6 +13,7 @@ require (
 	github.com/learnplatform/platform/kit v0.0.0
 	github.com/learnplatform/platform/migrations v0.0.0
 	github.com/learnplatform/platform/plugins v0.0.0
+	github.com/learnplatform/platform/stack v0.0.0
 	github.com/learnplatform/platform/tutor v0.0.0
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/crypto v0.59.0
@@ -132,5 +133,6 @@ replace (
 	github.com/learnplatform/platform/kit => ../kit
 	github.com/learnplatform/platform/migrations => ../migrations
 	github.com/learnplatform/platform/plugins => ../plugins
+	github.com/learnplatform/platform/stack => ../stack
 	github.com/learnplatform/platform/tutor => ../tutor
 )

@@ -21,8 +21,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.yaml.in/yaml/v3"
 
-	launcher "github.com/learnplatform/platform/e2e/stack"
 	"github.com/learnplatform/platform/kit/token"
+	launcher "github.com/learnplatform/platform/stack"
+	"github.com/learnplatform/platform/stack/oryconfig"
 	"github.com/learnplatform/platform/tutor"
 )
 
@@ -35,7 +36,7 @@ func TestKratosHooksMatchLauncher(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(kratosHooksContent(t, p)), &got); err != nil {
 		t.Fatalf("the kratos-hooks config is not YAML: %v", err)
 	}
-	want := launcher.KratosHooks("http://identity:4455/",
+	want := oryconfig.KratosHooks("http://identity:4455/",
 		"file:///etc/config/kratos/hooks/auth-event.jsonnet", p.Environment["IDENTITY_HOOK_SECRET"])
 	if g, w := normalize(t, got), normalize(t, want); !reflect.DeepEqual(g, w) {
 		gj, _ := json.MarshalIndent(g, "", "  ")

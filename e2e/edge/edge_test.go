@@ -20,7 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/learnplatform/platform/e2e/internal/e2etest"
-	"github.com/learnplatform/platform/e2e/stack"
+	"github.com/learnplatform/platform/stack"
 )
 
 // The test policy: the default counts, a 4-second lock, and an address

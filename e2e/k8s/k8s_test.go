@@ -29,9 +29,9 @@ import (
 
 	"github.com/learnplatform/platform/consent"
 	"github.com/learnplatform/platform/e2e/internal/yamltree"
-	"github.com/learnplatform/platform/e2e/stack"
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/kit/config"
+	"github.com/learnplatform/platform/stack"
 	"github.com/learnplatform/platform/tutor"
 )
 

@@ -36,9 +36,10 @@ import (
 
 	"github.com/learnplatform/platform/e2e/internal/e2etest"
 	"github.com/learnplatform/platform/e2e/internal/oidcprovider"
-	"github.com/learnplatform/platform/e2e/stack"
 	"github.com/learnplatform/platform/migrations/legacy"
 	"github.com/learnplatform/platform/migrations/legacy/legacyfixture"
+	"github.com/learnplatform/platform/stack"
+	"github.com/learnplatform/platform/stack/oryconfig"
 )
 
 // idp stands in for Google and GitHub: Kratos knows it as providers
@@ -46,7 +47,7 @@ import (
 var idp *oidcprovider.Provider
 
 func TestMain(m *testing.M) {
-	for _, k := range stack.ProviderEnv() {
+	for _, k := range oryconfig.ProviderEnv() {
 		os.Unsetenv(k)
 	}
 	var err error
@@ -64,7 +65,7 @@ func TestMain(m *testing.M) {
 		o.IdentityPolicy = policy
 		var callbacks []string
 		for id, mapper := range map[string]string{"google": "google.jsonnet", "github": "github.jsonnet"} {
-			o.OIDCProviders = append(o.OIDCProviders, stack.OIDCProvider{
+			o.OIDCProviders = append(o.OIDCProviders, oryconfig.OIDCProvider{
 				ID: id, Provider: "generic", Label: "Local " + id, IssuerURL: idp.Issuer(),
 				ClientID: idp.ClientID(), ClientSecret: idp.ClientSecret(),
 				Mapper: mapper, Scope: []string{"email", "profile"},

@@ -22,7 +22,8 @@ import (
 
 	"github.com/learnplatform/platform/e2e/internal/e2etest"
 	"github.com/learnplatform/platform/e2e/internal/oidcprovider"
-	"github.com/learnplatform/platform/e2e/stack"
+	"github.com/learnplatform/platform/stack"
+	"github.com/learnplatform/platform/stack/oryconfig"
 )
 
 const (
@@ -41,7 +42,7 @@ var idp *oidcprovider.Provider
 func TestMain(m *testing.M) {
 	// Only the local provider: Google or GitHub credentials in the
 	// developer's environment must not add buttons to this stack.
-	for _, k := range stack.ProviderEnv() {
+	for _, k := range oryconfig.ProviderEnv() {
 		os.Unsetenv(k)
 	}
 	var err error
@@ -54,7 +55,7 @@ func TestMain(m *testing.M) {
 		var callbacks []string
 		for _, id := range []string{viaGoogle, viaGitHub} {
 			mapper := map[string]string{viaGoogle: "google.jsonnet", viaGitHub: "github.jsonnet"}[id]
-			o.OIDCProviders = append(o.OIDCProviders, stack.OIDCProvider{
+			o.OIDCProviders = append(o.OIDCProviders, oryconfig.OIDCProvider{
 				ID: id, Provider: "generic", Label: labels[id], IssuerURL: idp.Issuer(),
 				ClientID: idp.ClientID(), ClientSecret: idp.ClientSecret(),
 				Mapper: mapper, Scope: []string{"email", "profile"},

@@ -28,10 +28,10 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/learnplatform/platform/e2e/internal/e2etest"
-	"github.com/learnplatform/platform/e2e/stack"
 	"github.com/learnplatform/platform/kit/server"
 	"github.com/learnplatform/platform/kit/tracing"
 	"github.com/learnplatform/platform/kit/tracing/tracingtest"
+	"github.com/learnplatform/platform/stack"
 	"github.com/learnplatform/platform/tutor/agent/fakemodel"
 )
 

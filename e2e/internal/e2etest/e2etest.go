@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/learnplatform/platform/e2e/stack"
+	"github.com/learnplatform/platform/stack"
 )
 
 // Stack is the test binary's running platform.

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/learnplatform/platform/e2e/internal/e2etest"
-	"github.com/learnplatform/platform/e2e/stack"
+	"github.com/learnplatform/platform/stack"
 )
 
 // block is a fenced code block of docs/plugins.md (as plugins/docs_test.go
@@ -135,7 +135,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "walkthrough:", err)
 			return 1
 		}
-		build := exec.Command("go", "build", "-o", filepath.Join(tools, "stack"), "./e2e/cmd/stack")
+		build := exec.Command("go", "build", "-o", filepath.Join(tools, "stack"), "./stack/cmd/stack")
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "walkthrough: build bin/stack: %v\n%s\n", err, out)

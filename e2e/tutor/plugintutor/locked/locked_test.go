@@ -21,10 +21,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/learnplatform/platform/e2e/internal/e2etest"
-	"github.com/learnplatform/platform/e2e/stack"
 	"github.com/learnplatform/platform/e2e/tutor/internal/ck"
 	"github.com/learnplatform/platform/plugins"
 	"github.com/learnplatform/platform/plugins/host"
+	"github.com/learnplatform/platform/stack"
 	"github.com/learnplatform/platform/tutor/agent/fakemodel"
 )
 

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -114,33 +115,71 @@ func strays(dir string) []string {
 	return out
 }
 
-func TestStackLifecycle(t *testing.T) {
+// lifecycle is the stack TestStackLifecycle's checks share, so the package
+// boots one cluster: the first check that needs it starts it, TestMain
+// stops it. A check that stops it says so (stopped), and the next one to
+// need it starts it again on the same data directory; each check runs
+// alone or in any order.
+var lifecycle struct {
+	once    sync.Once
+	ts      *TestStack
+	err     error
+	stopped bool
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if lifecycle.ts != nil {
+		lifecycle.ts.Close(code != 0)
+	}
+	os.Exit(code)
+}
+
+// sharedStack is the running shared stack, started or restarted as needed.
+func sharedStack(t *testing.T) *TestStack {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts the whole stack")
 	}
-	ctx := context.Background()
-	ts, err := StartForTest(ctx)
+	lifecycle.once.Do(func() { lifecycle.ts, lifecycle.err = StartForTest(context.Background()) })
+	if lifecycle.err != nil {
+		t.Fatal(lifecycle.err)
+	}
+	if lifecycle.stopped {
+		restartStack(t, lifecycle.ts)
+	}
+	return lifecycle.ts
+}
+
+// restartStack stops the whole stack and starts it again on its data
+// directory, on fresh ports.
+func restartStack(t *testing.T, ts *TestStack) {
+	t.Helper()
+	ts.Stop()
+	lifecycle.stopped = true
+	ports, err := FreePorts()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { ts.Close(t.Failed()) }()
+	ts.Stack, err = Start(context.Background(), Options{
+		Root: ts.Root, DataDir: filepath.Join(ts.Dir, "data"), BinDir: ts.BinDir,
+		Ports: ports, Logs: ts.logFile, FastPostgres: true, ReadyTimeout: 2 * time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lifecycle.stopped = false
+}
 
-	kid := checkUp(t, ts.Stack)
+func TestStackLifecycle(t *testing.T) {
+	t.Run("every component is up", func(t *testing.T) {
+		checkUp(t, sharedStack(t).Stack)
+	})
 
 	t.Run("second start reuses the data directory", func(t *testing.T) {
-		secrets := ts.Secrets()
-		ts.Stop()
-		ports, err := FreePorts()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts.Stack, err = Start(ctx, Options{
-			Root: ts.Root, DataDir: filepath.Join(ts.Dir, "data"), BinDir: ts.BinDir,
-			Ports: ports, Logs: ts.logFile, FastPostgres: true,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ts := sharedStack(t)
+		kid, secrets := checkUp(t, ts.Stack), ts.Secrets()
+		restartStack(t, ts)
 		if ts.Secrets() != secrets {
 			t.Fatal("secrets were generated anew on the second start")
 		}
@@ -150,9 +189,16 @@ func TestStackLifecycle(t *testing.T) {
 	})
 
 	t.Run("hydra stopped: consent not ready, naming hydra", func(t *testing.T) {
+		ts := sharedStack(t)
 		if err := ts.StopComponent("hydra"); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() {
+			if err := ts.Restart(context.Background(), "hydra"); err != nil {
+				t.Errorf("bringing hydra back: %v", err)
+				lifecycle.stopped = true
+			}
+		})
 		for _, svc := range []string{"consent"} {
 			var r struct {
 				Status  string            `json:"status"`
@@ -183,6 +229,7 @@ func TestStackLifecycle(t *testing.T) {
 	})
 
 	t.Run("a dying component is reported and everything stops", func(t *testing.T) {
+		ts := sharedStack(t)
 		pid := ts.PID("tutor")
 		if pid == 0 {
 			t.Fatal("tutor not running")
@@ -190,6 +237,7 @@ func TestStackLifecycle(t *testing.T) {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
+		lifecycle.stopped = true
 		select {
 		case d := <-ts.Died():
 			if d.Name != "tutor" || !strings.Contains(d.Reason, "killed") {

@@ -9,7 +9,7 @@
 // -plugins (env STACK_PLUGINS) declares more plugins for the tutor
 // (docs/plugins.md, "Try it locally"). `stack token` prints an access
 // token for the tutor's API of the learner EMAIL on a running local
-// stack, creating the account when there is none (e2e/stack.LearnerToken).
+// stack, creating the account when there is none (signin.LearnerToken).
 package main
 
 import (
@@ -23,7 +23,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/learnplatform/platform/e2e/stack"
+	"github.com/learnplatform/platform/stack"
+	"github.com/learnplatform/platform/stack/signin"
 )
 
 func main() {
@@ -95,7 +96,7 @@ func token(args []string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	res, err := stack.LearnerToken(ctx, stack.TokenRequest{Ports: ports, Email: fs.Arg(0), Password: *password})
+	res, err := signin.LearnerToken(ctx, signin.TokenRequest{Ports: ports, Email: fs.Arg(0), Password: *password})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "stack token: %v\n", err)
 		os.Exit(1)

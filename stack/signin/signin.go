@@ -1,4 +1,7 @@
-package stack
+// Package signin gets a learner's access token for the tutor's API from a
+// running local stack, signing in the way the learner web app does. The
+// launcher's `stack token EMAIL` command prints what it gets.
+package signin
 
 import (
 	"context"
@@ -15,12 +18,15 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/learnplatform/platform/stack"
+	"github.com/learnplatform/platform/stack/secrets"
 )
 
 // TokenRequest asks the local stack for a learner's access token.
 type TokenRequest struct {
-	// Ports are the stack's (DefaultPorts for `make run`).
-	Ports Ports
+	// Ports are the stack's (stack.DefaultPorts for `make run`).
+	Ports stack.Ports
 	// Email of the learner. An account that does not exist yet is created
 	// (through Kratos' admin API, with a verified address) with Password,
 	// or a generated one when Password is empty.
@@ -77,7 +83,7 @@ func LearnerToken(ctx context.Context, r TokenRequest) (TokenResult, error) {
 		Scopes:      []string{"openid", "offline_access", "email", "profile"},
 	}
 	verifier := oauth2.GenerateVerifier()
-	state := randomString(12)
+	state := secrets.Random(12)
 	u := conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("audience", "tutor-api"))
 	signedIn := false
 	for hops := 0; ; hops++ {
@@ -226,7 +232,7 @@ func createIdentity(ctx context.Context, admin, email, name, password string) er
 
 // generatedPassword meets the default password profile (upper, lower,
 // digit, special, 12+).
-func generatedPassword() string { return "Lp-" + randomString(12) + "-7x!" }
+func generatedPassword() string { return "Lp-" + secrets.Random(12) + "-7x!" }
 
 func snippet(b []byte) string {
 	s := strings.Join(strings.Fields(string(b)), " ")

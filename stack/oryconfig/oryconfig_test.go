@@ -1,4 +1,4 @@
-package stack
+package oryconfig
 
 import (
 	"os"
@@ -8,6 +8,30 @@ import (
 
 	"go.yaml.in/yaml/v3"
 )
+
+// repoRoot is the checkout this package lives in (ory-config/ is read
+// from it).
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func yamlRoundTrip(t *testing.T, v any) any {
+	t.Helper()
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out any
+	if err := yaml.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
 
 func env(kv ...string) func(string) string {
 	vars := map[string]string{}
@@ -38,10 +62,7 @@ func providerIDs(t *testing.T, overlay m) ([]map[string]any, []string) {
 // Google and GitHub only when their client id and secret are in the
 // environment, plus what Options add, and nothing at all otherwise.
 func TestSocialProvidersOnlyWhenConfigured(t *testing.T) {
-	root, err := RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := repoRoot(t)
 	local := OIDCProvider{ID: "local", Provider: "generic", Label: "Local ID", IssuerURL: "http://127.0.0.1:1",
 		ClientID: "c", ClientSecret: "s", Mapper: "google.jsonnet", Scope: []string{"email", "profile"}}
 	cases := []struct {
@@ -59,8 +80,8 @@ func TestSocialProvidersOnlyWhenConfigured(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := &Stack{opts: Options{Root: root, Ports: DefaultPorts(), OIDCProviders: c.extra}}
-			overlay, err := s.kratosSocial(c.env)
+			r := Run{Root: root, Providers: c.extra}
+			overlay, err := r.kratosSocial(c.env)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,11 +112,11 @@ func TestSocialProvidersOnlyWhenConfigured(t *testing.T) {
 			}
 			// Rendered with the secrets (client secrets are in it), the
 			// overlay keeps Kratos' own secrets beside it.
-			merged, _ := yamlRoundTrip(t, mergeTrees(s.kratosSecrets(), overlay)).(map[string]any)
+			merged, _ := yamlRoundTrip(t, mergeTrees(r.kratosSecrets(), overlay)).(map[string]any)
 			if merged["secrets"] == nil {
 				t.Fatal("merging the providers lost the secrets")
 			}
-			if _, ids := providerIDs(t, mergeTrees(s.kratosSecrets(), overlay)); len(ids) != len(c.want) {
+			if _, ids := providerIDs(t, mergeTrees(r.kratosSecrets(), overlay)); len(ids) != len(c.want) {
 				t.Fatalf("merged overlay lists %v", ids)
 			}
 		})
@@ -103,10 +124,7 @@ func TestSocialProvidersOnlyWhenConfigured(t *testing.T) {
 }
 
 func TestSocialProviderMistakes(t *testing.T) {
-	root, err := RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := repoRoot(t)
 	for name, c := range map[string]struct {
 		env   func(string) string
 		extra []OIDCProvider
@@ -119,8 +137,8 @@ func TestSocialProviderMistakes(t *testing.T) {
 		"missing mapper": {env(), []OIDCProvider{{ID: "x", Provider: "generic", ClientID: "c", ClientSecret: "s", Mapper: "nope.jsonnet"}}, "nope.jsonnet"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			s := &Stack{opts: Options{Root: root, OIDCProviders: c.extra}}
-			if _, err := s.kratosSocial(c.env); err == nil || !strings.Contains(err.Error(), c.want) {
+			r := Run{Root: root, Providers: c.extra}
+			if _, err := r.kratosSocial(c.env); err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one naming %s", err, c.want)
 			}
 		})
@@ -131,10 +149,7 @@ func TestSocialProviderMistakes(t *testing.T) {
 // it; e2e/identity's stack runs with it and shows no social button), so a
 // deployment only adds providers.
 func TestBaseConfigHasNoProviders(t *testing.T) {
-	root, err := RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := repoRoot(t)
 	raw, err := os.ReadFile(filepath.Join(root, "ory-config", "kratos", "kratos.yml"))
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,13 @@
 // Package stack is the one way to start the platform: a private PostgreSQL
 // cluster, all migrations, Mailpit, Kratos, Hydra, identity, consent and
 // tutor, each waited for until ready, all stopped together. `make run` uses
-// it through e2e/cmd/stack on the default ports; the integration tests use it
-// on free ports, one stack per test binary.
+// it through stack/cmd/stack on the default ports; the integration tests
+// (e2e/) use it on free ports, one stack per test binary.
+//
+// The parts it puts together are subpackages: supervise runs the children,
+// postgres is the private cluster, secrets the generated credentials,
+// oryconfig Kratos' and Hydra's configuration layers; signin gets a
+// learner's token from a running stack.
 package stack
 
 import (
@@ -21,6 +26,10 @@ import (
 
 	"github.com/learnplatform/platform/migrations"
 	"github.com/learnplatform/platform/plugins/host"
+	"github.com/learnplatform/platform/stack/oryconfig"
+	"github.com/learnplatform/platform/stack/postgres"
+	"github.com/learnplatform/platform/stack/secrets"
+	"github.com/learnplatform/platform/stack/supervise"
 )
 
 // Ports of every component.
@@ -115,9 +124,10 @@ type Options struct {
 	// lockout durations).
 	IdentityPolicy string
 	// OIDCProviders are social sign-in providers for Kratos besides those
-	// the environment configures (GOOGLE_CLIENT_ID, ...; see ProviderEnv);
-	// the tests pass a local OpenID Connect provider here.
-	OIDCProviders []OIDCProvider
+	// the environment configures (GOOGLE_CLIENT_ID, ...; see
+	// oryconfig.ProviderEnv); the tests pass a local OpenID Connect
+	// provider here.
+	OIDCProviders []oryconfig.OIDCProvider
 	// TutorPlugins, when set, changes the plugins declared in the tutor's
 	// config: it gets the defaults (DefaultTutorPlugins) and returns the
 	// list to declare. Tests use it to run a misbehaving plugin. A Spec
@@ -141,11 +151,12 @@ func (d Death) Error() string { return d.Name + " " + d.Reason }
 // Stack is a running platform.
 type Stack struct {
 	opts    Options
-	secrets Secrets
-	logs    *logSink
+	secrets secrets.Secrets
+	cluster postgres.Cluster
+	logs    *supervise.Log
 
 	mu       sync.Mutex
-	procs    []*process
+	procs    []*supervise.Process
 	stopping bool
 	died     chan Death
 }
@@ -179,9 +190,13 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err := os.Chmod(opts.DataDir, 0o755); err != nil {
 		return nil, err
 	}
-	s := &Stack{opts: opts, logs: &logSink{out: opts.Logs, pad: 8}, died: make(chan Death, 1)}
-	if s.secrets, err = loadSecrets(filepath.Join(opts.DataDir, "secrets")); err != nil {
+	s := &Stack{opts: opts, logs: supervise.NewLog(opts.Logs), died: make(chan Death, 1)}
+	if s.secrets, err = secrets.Load(s.secretsDir()); err != nil {
 		return nil, err
+	}
+	s.cluster = postgres.Cluster{
+		Dir: filepath.Join(opts.DataDir, "postgres"), Port: opts.Ports.Postgres,
+		Password: s.secrets.PostgresPassword, Fast: opts.FastPostgres,
 	}
 	if err := s.writeConfigs(); err != nil {
 		return nil, err
@@ -234,6 +249,28 @@ func (s *Stack) migrate(ctx context.Context) error {
 	)(ctx)
 }
 
+func (s *Stack) startPostgres(ctx context.Context) error {
+	spec, err := s.cluster.Server(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.start(spec); err != nil {
+		return err
+	}
+	if err := s.waitFor(ctx, "postgres", s.cluster.Ping); err != nil {
+		return err
+	}
+	return s.cluster.CreateDatabases(ctx)
+}
+
+// DSN is the URL of one of the cluster's databases (postgres.Databases).
+func (s *Stack) DSN(db string) string { return s.cluster.DSN(db) }
+
+// oryDSN tunes the connection pool of Kratos and Hydra for a small machine.
+func (s *Stack) oryDSN(db string) string {
+	return s.DSN(db) + "&max_conns=20&max_idle_conns=4"
+}
+
 func (s *Stack) bin(name string) string { return filepath.Join(s.opts.BinDir, name) }
 
 func (s *Stack) env(extra ...string) []string {
@@ -246,9 +283,9 @@ func (s *Stack) startMailpit(ctx context.Context) error {
 		return err
 	}
 	p := s.opts.Ports
-	if err := s.start(procSpec{
-		name: "mailpit", path: s.bin("mailpit"), dir: dir, env: s.env(),
-		args: []string{
+	if err := s.start(supervise.Spec{
+		Name: "mailpit", Path: s.bin("mailpit"), Dir: dir, Env: s.env(),
+		Args: []string{
 			"--listen", fmt.Sprintf("127.0.0.1:%d", p.MailpitHTTP),
 			"--smtp", fmt.Sprintf("127.0.0.1:%d", p.MailpitSMTP),
 			"--database", filepath.Join(dir, "mailpit.db"),
@@ -257,41 +294,29 @@ func (s *Stack) startMailpit(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	return s.waitFor(ctx, "mailpit", httpReady(s.local(p.MailpitHTTP)+"readyz"))
-}
-
-func (s *Stack) oryConfig(product string, overlays ...string) []string {
-	dir := filepath.Join(s.opts.Root, "ory-config", product)
-	files := append([]string{filepath.Join(dir, product+".yml"), filepath.Join(dir, product+".dev.yml")}, overlays...)
-	var args []string
-	for _, f := range files {
-		args = append(args, "-c", f)
-	}
-	return args
+	return s.waitFor(ctx, "mailpit", httpReady(local(p.MailpitHTTP)+"readyz"))
 }
 
 func (s *Stack) startKratos(ctx context.Context) error {
-	args := append([]string{"serve", "--dev", "--watch-courier"},
-		s.oryConfig("kratos", s.runFile("kratos.local.yml"), filepath.Join(s.opts.DataDir, "secrets", "kratos.yml"))...)
-	if err := s.start(procSpec{
-		name: "kratos", path: s.bin("kratos"), args: args, dir: s.opts.DataDir,
-		env: s.env("DSN=" + s.oryDSN("kratos")),
+	args := append([]string{"serve", "--dev", "--watch-courier"}, s.oryRun().Flags("kratos")...)
+	if err := s.start(supervise.Spec{
+		Name: "kratos", Path: s.bin("kratos"), Args: args, Dir: s.opts.DataDir,
+		Env: s.env("DSN=" + s.oryDSN("kratos")),
 	}); err != nil {
 		return err
 	}
-	return s.waitFor(ctx, "kratos", httpReady(s.local(s.opts.Ports.KratosAdmin)+"health/ready"))
+	return s.waitFor(ctx, "kratos", httpReady(local(s.opts.Ports.KratosAdmin)+"health/ready"))
 }
 
 func (s *Stack) startHydra(ctx context.Context) error {
-	args := append([]string{"serve", "all", "--dev"},
-		s.oryConfig("hydra", s.runFile("hydra.local.yml"), filepath.Join(s.opts.DataDir, "secrets", "hydra.yml"))...)
-	if err := s.start(procSpec{
-		name: "hydra", path: s.bin("hydra"), args: args, dir: s.opts.DataDir,
-		env: s.env("DSN=" + s.oryDSN("hydra")),
+	args := append([]string{"serve", "all", "--dev"}, s.oryRun().Flags("hydra")...)
+	if err := s.start(supervise.Spec{
+		Name: "hydra", Path: s.bin("hydra"), Args: args, Dir: s.opts.DataDir,
+		Env: s.env("DSN=" + s.oryDSN("hydra")),
 	}); err != nil {
 		return err
 	}
-	return s.waitFor(ctx, "hydra", httpReady(s.local(s.opts.Ports.HydraAdmin)+"health/ready"))
+	return s.waitFor(ctx, "hydra", httpReady(local(s.opts.Ports.HydraAdmin)+"health/ready"))
 }
 
 func (s *Stack) startService(name string) func(context.Context) error {
@@ -302,16 +327,16 @@ func (s *Stack) startService(name string) func(context.Context) error {
 			env = append(env,
 				"CONSENT_TOKEN_HOOK_SECRET="+s.secrets.TokenHook,
 				"INTEGRATOR_EXAMPLE_CLIENT_SECRET="+s.secrets.IntegratorExample,
-				"TUTOR_PUBLIC_URL="+s.local(s.opts.Ports.Tutor))
+				"TUTOR_PUBLIC_URL="+local(s.opts.Ports.Tutor))
 		case "identity":
 			env = append(env, "IDENTITY_DATABASE_URL="+s.DSN("platform"), "IDENTITY_HOOK_SECRET="+s.secrets.KratosHook)
 		default:
 			env = append(env, strings.ToUpper(name)+"_DATABASE_URL="+s.DSN("platform"))
 		}
-		if err := s.start(procSpec{
-			name: name, path: s.bin(name), dir: s.opts.Root,
-			args: []string{"-config", s.runFile(name + ".yml")},
-			env:  s.env(env...),
+		if err := s.start(supervise.Spec{
+			Name: name, Path: s.bin(name), Dir: s.opts.Root,
+			Args: []string{"-config", s.runFile(name + ".yml")},
+			Env:  s.env(env...),
 		}); err != nil {
 			return err
 		}
@@ -320,8 +345,8 @@ func (s *Stack) startService(name string) func(context.Context) error {
 }
 
 // start launches a child and watches for its unexpected end.
-func (s *Stack) start(spec procSpec) error {
-	p, err := startProcess(spec, s.logs, s.exited)
+func (s *Stack) start(spec supervise.Spec) error {
+	p, err := supervise.Start(spec, s.logs, s.exited)
 	if err != nil {
 		return err
 	}
@@ -331,15 +356,15 @@ func (s *Stack) start(spec procSpec) error {
 	return nil
 }
 
-func (s *Stack) exited(p *process) {
+func (s *Stack) exited(p *supervise.Process) {
 	s.mu.Lock()
 	stopping := s.stopping
 	s.mu.Unlock()
-	if stopping || p.wasExpected() {
+	if stopping || p.Expected() {
 		return
 	}
 	select {
-	case s.died <- Death{Name: p.name, Reason: p.exitReason(), Tail: p.Tail(15)}:
+	case s.died <- Death{Name: p.Name(), Reason: p.ExitReason(), Tail: p.Tail(15)}:
 	default: // the first death is the one that matters
 	}
 }
@@ -348,11 +373,11 @@ func (s *Stack) exited(p *process) {
 // launcher stops the whole stack when it does.
 func (s *Stack) Died() <-chan Death { return s.died }
 
-func (s *Stack) proc(name string) *process {
+func (s *Stack) proc(name string) *supervise.Process {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := len(s.procs) - 1; i >= 0; i-- { // the newest, after a restart
-		if s.procs[i].name == name {
+		if s.procs[i].Name() == name {
 			return s.procs[i]
 		}
 	}
@@ -361,8 +386,8 @@ func (s *Stack) proc(name string) *process {
 
 // PID is the process id of a running component, or 0.
 func (s *Stack) PID(name string) int {
-	if p := s.proc(name); p != nil && p.running() {
-		return p.cmd.Process.Pid
+	if p := s.proc(name); p != nil && p.Running() {
+		return p.PID()
 	}
 	return 0
 }
@@ -374,7 +399,7 @@ func (s *Stack) StopComponent(name string) error {
 	if p == nil {
 		return fmt.Errorf("no component %q", name)
 	}
-	p.stop(10 * time.Second)
+	p.Stop(10 * time.Second)
 	return nil
 }
 
@@ -391,7 +416,7 @@ func (s *Stack) Restart(ctx context.Context, name string) error {
 		return fmt.Errorf("no component %q", name)
 	}
 	if p := s.proc(name); p != nil {
-		p.stop(10 * time.Second)
+		p.Stop(10 * time.Second)
 	}
 	return start(ctx)
 }
@@ -400,11 +425,11 @@ func (s *Stack) Restart(ctx context.Context, name string) error {
 func (s *Stack) Stop() {
 	s.mu.Lock()
 	s.stopping = true
-	procs := append([]*process(nil), s.procs...)
+	procs := append([]*supervise.Process(nil), s.procs...)
 	s.mu.Unlock()
-	sort.SliceStable(procs, func(i, j int) bool { return orderOf(procs[i].name) > orderOf(procs[j].name) })
+	sort.SliceStable(procs, func(i, j int) bool { return orderOf(procs[i].Name()) > orderOf(procs[j].Name()) })
 	for _, p := range procs {
-		p.stop(10 * time.Second)
+		p.Stop(10 * time.Second)
 	}
 }
 
@@ -428,14 +453,14 @@ func (s *Stack) URL(name string) string {
 	if port == 0 {
 		panic("stack: no URL for " + name)
 	}
-	return s.local(port)
+	return local(port)
 }
 
 // Ports the stack serves on.
 func (s *Stack) Ports() Ports { return s.opts.Ports }
 
 // Secrets of the stack (the generated dev credentials).
-func (s *Stack) Secrets() Secrets { return s.secrets }
+func (s *Stack) Secrets() secrets.Secrets { return s.secrets }
 
 // Summary lists the URLs a person uses.
 func (s *Stack) Summary() string {
@@ -450,7 +475,7 @@ func (s *Stack) Summary() string {
 		{"Kratos admin", s.URL("kratos-admin")},
 		{"Mail (Mailpit)", s.URL("mailpit")},
 		{"PostgreSQL", fmt.Sprintf("127.0.0.1:%d (databases %s; password in %s)", s.opts.Ports.Postgres,
-			strings.Join(Databases, ", "), filepath.Join(s.opts.DataDir, "secrets", secretsFile))},
+			strings.Join(postgres.Databases, ", "), filepath.Join(s.secretsDir(), secrets.File))},
 	}
 	for _, r := range rows {
 		fmt.Fprintf(&b, "  %-26s %s\n", r[0], r[1])
@@ -506,3 +531,32 @@ func httpReady(url string) func(context.Context) error {
 		return nil
 	}
 }
+
+// waitFor polls probe until it succeeds, the named process dies or the
+// ready timeout passes.
+func (s *Stack) waitFor(ctx context.Context, name string, probe func(context.Context) error) error {
+	p := s.proc(name)
+	deadline := time.Now().Add(s.opts.ReadyTimeout)
+	var last error
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		last = probe(pctx)
+		cancel()
+		if last == nil {
+			return nil
+		}
+		if p != nil && !p.Running() {
+			return fmt.Errorf("%s %s while starting; its last output:\n%s", name, p.ExitReason(), p.Tail(15))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after %s: %v", name, s.opts.ReadyTimeout, oneLine(last.Error()))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,4 +1,8 @@
-package stack
+// Package secrets keeps the local stack's generated credentials: made on the
+// first start, kept in a 0600 file and reused afterwards, so a restarted
+// stack finds its cluster, sessions and signing keys again. The stack
+// package loads them; oryconfig writes them into Kratos' and Hydra's layers.
+package secrets
 
 import (
 	"crypto/rand"
@@ -26,16 +30,17 @@ type Secrets struct {
 	IntegratorExample string `json:"integrator_example_client"`
 }
 
-const secretsFile = "generated.json"
+// File is the name of the secrets file in its directory.
+const File = "generated.json"
 
-// loadSecrets reads the secrets of an earlier start and generates any that
-// are missing (a newer launcher may know more of them).
-func loadSecrets(dir string) (Secrets, error) {
+// Load reads the secrets of an earlier start from dir and generates any
+// that are missing (a newer launcher may know more of them).
+func Load(dir string) (Secrets, error) {
 	var s Secrets
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return s, err
 	}
-	path := filepath.Join(dir, secretsFile)
+	path := filepath.Join(dir, File)
 	data, err := os.ReadFile(path)
 	switch {
 	case err == nil:
@@ -48,7 +53,7 @@ func loadSecrets(dir string) (Secrets, error) {
 	changed := false
 	for _, f := range []*string{&s.PostgresPassword, &s.KratosDefault, &s.KratosCookie, &s.KratosCipher, &s.HydraSystem, &s.HydraCookie, &s.TokenHook, &s.IntegratorExample, &s.KratosHook} {
 		if *f == "" {
-			*f = randomString(32)
+			*f = Random(32)
 			changed = true
 		}
 	}
@@ -65,9 +70,9 @@ func loadSecrets(dir string) (Secrets, error) {
 
 const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
-// randomString returns n characters from a 62-letter alphabet (about 5.95
+// Random returns n characters from a 62-letter alphabet (about 5.95
 // bits each, so 32 characters carry over 190 bits).
-func randomString(n int) string {
+func Random(n int) string {
 	b := make([]byte, n)
 	out := make([]byte, n)
 	for i := 0; i < n; {

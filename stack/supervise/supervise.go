@@ -1,4 +1,8 @@
-package stack
+// Package supervise runs the launcher's children: each in its own process
+// group (so its own children stop with it), killed if the launcher dies, its
+// output prefixed with its name, its last lines kept for the report of an
+// unexpected end. The stack package starts every component through it.
+package supervise
 
 import (
 	"bytes"
@@ -13,9 +17,23 @@ import (
 	"time"
 )
 
-// process is one supervised child: its own process group (so its children
-// stop with it), killed if the launcher dies, output prefixed with its name.
-type process struct {
+// Spec says how to start one child.
+type Spec struct {
+	// Name prefixes the child's output and names it in reports.
+	Name string
+	// Path is the binary; Args, Env and Dir are as for exec.Cmd.
+	Path string
+	Args []string
+	Env  []string
+	Dir  string
+	// Cred, when set, runs the child as another user.
+	Cred *syscall.Credential
+	// StopSignal asks the child to end (default SIGTERM).
+	StopSignal syscall.Signal
+}
+
+// Process is one supervised child.
+type Process struct {
 	name       string
 	cmd        *exec.Cmd
 	stopSignal syscall.Signal
@@ -23,61 +41,59 @@ type process struct {
 	waitErr    error
 
 	mu       sync.Mutex
-	expected bool     // the stack asked it to stop
+	expected bool     // Stop was called
 	tail     []string // last lines of output, for death reports
 }
 
 const tailLines = 40
 
-// logSink serialises prefixed lines from all children.
-type logSink struct {
+// Log serialises the prefixed lines of all children onto one writer.
+type Log struct {
 	mu  sync.Mutex
 	out io.Writer
-	pad int
 }
 
-func (l *logSink) line(name, text string) {
+// NewLog writes to out.
+func NewLog(out io.Writer) *Log { return &Log{out: out} }
+
+// namePad fits the longest component name, so the output lines up.
+const namePad = 8
+
+func (l *Log) line(name, text string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintf(l.out, "%-*s | %s\n", l.pad, name, text)
+	fmt.Fprintf(l.out, "%-*s | %s\n", namePad, name, text)
 }
 
-type procSpec struct {
-	name       string
-	path       string
-	args       []string
-	env        []string
-	dir        string
-	cred       *syscall.Credential
-	stopSignal syscall.Signal
-}
-
-func startProcess(spec procSpec, logs *logSink, onExit func(*process)) (*process, error) {
-	if _, err := os.Stat(spec.path); err != nil {
-		return nil, fmt.Errorf("%s: binary %s: %w", spec.name, spec.path, err)
+// Start launches the child described by spec, its output going to log.
+// onExit, when not nil, is called once the child has ended, whether asked
+// to or not (Expected tells which).
+func Start(spec Spec, log *Log, onExit func(*Process)) (*Process, error) {
+	if _, err := os.Stat(spec.Path); err != nil {
+		return nil, fmt.Errorf("%s: binary %s: %w", spec.Name, spec.Path, err)
 	}
-	cmd := exec.Command(spec.path, spec.args...)
-	cmd.Env = spec.env
-	cmd.Dir = spec.dir
+	cmd := exec.Command(spec.Path, spec.Args...)
+	cmd.Env = spec.Env
+	cmd.Dir = spec.Dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:    true,
 		Pdeathsig:  syscall.SIGKILL,
-		Credential: spec.cred,
+		Credential: spec.Cred,
 	}
-	p := &process{name: spec.name, cmd: cmd, stopSignal: spec.stopSignal, exited: make(chan struct{})}
+	p := &Process{name: spec.Name, cmd: cmd, stopSignal: spec.StopSignal, exited: make(chan struct{})}
 	if p.stopSignal == 0 {
 		p.stopSignal = syscall.SIGTERM
 	}
 	out := &lineWriter{emit: func(line string) {
 		p.remember(line)
-		logs.line(spec.name, line)
+		log.line(spec.Name, line)
 	}}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	// A grandchild holding the output open must not hide the child's exit.
 	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("%s: start: %w", spec.name, err)
+		return nil, fmt.Errorf("%s: start: %w", spec.Name, err)
 	}
 	go func() {
 		p.waitErr = cmd.Wait()
@@ -125,7 +141,7 @@ func (w *lineWriter) flush() {
 	}
 }
 
-func (p *process) remember(line string) {
+func (p *Process) remember(line string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.tail = append(p.tail, line)
@@ -134,8 +150,14 @@ func (p *process) remember(line string) {
 	}
 }
 
-// Tail returns the last lines the process wrote.
-func (p *process) Tail(n int) string {
+// Name is the Spec's name.
+func (p *Process) Name() string { return p.name }
+
+// PID is the child's process id (also its process group's).
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Tail returns the last n lines the process wrote.
+func (p *Process) Tail(n int) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	t := p.tail
@@ -145,7 +167,8 @@ func (p *process) Tail(n int) string {
 	return strings.Join(t, "\n")
 }
 
-func (p *process) running() bool {
+// Running is true until the child has ended.
+func (p *Process) Running() bool {
 	select {
 	case <-p.exited:
 		return false
@@ -154,14 +177,16 @@ func (p *process) running() bool {
 	}
 }
 
-func (p *process) wasExpected() bool {
+// Expected is true once the child was asked to stop, so its end is no
+// surprise.
+func (p *Process) Expected() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.expected
 }
 
-// exitReason says how the process ended, in words.
-func (p *process) exitReason() string {
+// ExitReason says how the process ended, in words.
+func (p *Process) ExitReason() string {
 	if p.waitErr == nil {
 		return "exited with status 0"
 	}
@@ -175,12 +200,13 @@ func (p *process) exitReason() string {
 	return p.waitErr.Error()
 }
 
-// stop asks the process group to end, then kills it after grace.
-func (p *process) stop(grace time.Duration) {
+// Stop asks the process group to end, kills it after grace, and returns
+// once the child has ended.
+func (p *Process) Stop(grace time.Duration) {
 	p.mu.Lock()
 	p.expected = true
 	p.mu.Unlock()
-	if !p.running() {
+	if !p.Running() {
 		return
 	}
 	pgid := p.cmd.Process.Pid
