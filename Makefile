@@ -5,7 +5,7 @@ SHELL := /bin/bash
 
 GO       ?= go
 BIN      := $(CURDIR)/bin
-MODULES  := kit identity consent tutor plugins migrations e2e
+MODULES  := kit identity consent tutor plugins migrations stack e2e
 SERVICES := identity consent tutor
 
 # Ory and Mailpit are built from their Go modules at the versions pinned in
@@ -38,11 +38,11 @@ $(BIN)/mailpit-%: tools/mailpit/go.mod
 	@echo "building Mailpit $* from its Go module"
 	cd tools/mailpit && GOWORK=off $(GO) build -trimpath -ldflags "-X github.com/axllent/mailpit/config.Version=$*" -o $@.tmp github.com/axllent/mailpit && mv $@.tmp $@
 
-# The shipped plugins the launcher declares for the tutor (e2e/stack.Plugins).
+# The shipped plugins the launcher declares for the tutor (stack.Plugins).
 PLUGINS := retriever-postgres guardrail-socratic guardrail-safety
 
 services: ## our own services, the tutor's plugins and the launcher (fast: Go's build cache)
-	$(GO) build -o $(BIN)/ ./identity/cmd/identity ./consent/cmd/consent ./tutor/cmd/tutor ./e2e/cmd/stack ./migrations/cmd/migrate ./migrations/cmd/migrate-legacy \
+	$(GO) build -o $(BIN)/ ./identity/cmd/identity ./consent/cmd/consent ./tutor/cmd/tutor ./stack/cmd/stack ./migrations/cmd/migrate ./migrations/cmd/migrate-legacy \
 	  $(addprefix ./plugins/cmd/,$(PLUGINS))
 
 deps: ## system packages the stack needs (PostgreSQL; Chromium for browser tests)
@@ -53,11 +53,14 @@ run: deps build ## the whole stack in the foreground on the default ports
 
 test: deps build test-unit test-fuzz test-integration ## everything CI runs
 
+# The launcher's TestStackLifecycle boots the whole stack, so it runs with
+# the integration tests; the rest of the stack module's tests are unit tests.
 test-unit:
-	$(GO) test -count=1 $(addprefix ./,$(addsuffix /...,$(filter-out e2e,$(MODULES))))
+	$(GO) test -count=1 -skip '^TestStackLifecycle$$' $(addprefix ./,$(addsuffix /...,$(filter-out e2e,$(MODULES))))
 
 test-integration:
 	STACK_BIN=$(BIN) $(GO) test -count=1 -timeout 30m ./e2e/...
+	STACK_BIN=$(BIN) $(GO) test -count=1 -timeout 10m -run '^TestStackLifecycle$$' ./stack/
 
 bench: ## benchmarks, each printing its figures and ratios against a floor measured in the same run
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./kit/token/ ./kit/revocation/
