@@ -598,7 +598,7 @@ func TestTokenRefresh(t *testing.T) {
 	// the refreshed one.
 	ctx, cancel := context.WithTimeout(a.b.Ctx, accessTTL+30*time.Second)
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`window.__statuses.some(c => c[0].endsWith('/oauth2/token') && c[1] === 200 && c[2].includes('grant_type=refresh_token'))`)); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`window.__statuses.some(c => c[0].endsWith('/oauth2/token') && c[1] === 200 && c[2].includes('grant_type=refresh_token'))`, chromedp.WithPollingTimeout(accessTTL+30*time.Second))); err != nil {
 		t.Fatalf("no refresh within the token's lifetime: %v", err)
 	}
 	time.Sleep(time.Until(firstExpiry.Add(time.Second)))
