@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -70,11 +71,15 @@ type EventFilter struct {
 	After string
 }
 
+// ErrBadCursor is a pagination cursor (EventFilter.After) that no page of
+// List ended with.
+var ErrBadCursor = errors.New("malformed cursor")
+
 // EventLog stores auth events.
 type EventLog interface {
 	// Record stores e; it never blocks sign-in for long.
 	Record(ctx context.Context, e Event)
 	// List returns events matching f and the cursor of the next page ("" at
-	// the end).
+	// the end); an error matching ErrBadCursor for a cursor it did not make.
 	List(ctx context.Context, f EventFilter) ([]Event, string, error)
 }

@@ -182,9 +182,6 @@ func (l *EventLog) List(ctx context.Context, f identity.EventFilter) ([]identity
 	return events, next, nil
 }
 
-// ErrBadCursor is a malformed pagination cursor.
-var ErrBadCursor = fmt.Errorf("malformed cursor")
-
 func encodeCursor(at time.Time, id int64) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + ":" + strconv.FormatInt(id, 10)))
 }
@@ -192,13 +189,13 @@ func encodeCursor(at time.Time, id int64) string {
 func decodeCursor(s string) (time.Time, int64, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return time.Time{}, 0, ErrBadCursor
+		return time.Time{}, 0, identity.ErrBadCursor
 	}
 	a, b, ok := strings.Cut(string(raw), ":")
 	us, err1 := strconv.ParseInt(a, 10, 64)
 	id, err2 := strconv.ParseInt(b, 10, 64)
 	if !ok || err1 != nil || err2 != nil {
-		return time.Time{}, 0, ErrBadCursor
+		return time.Time{}, 0, identity.ErrBadCursor
 	}
 	return time.UnixMicro(us), id, nil
 }

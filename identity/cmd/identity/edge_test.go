@@ -80,12 +80,11 @@ func startRig(t *testing.T, extra, policy string) *rig {
 	t.Cleanup(cancel)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := server.New("identity", logger)
-	edge, closeEdge, err := newEdge(ctx, cfg, db, srv, logger)
+	closeEdge, err := newEdge(ctx, cfg, db, srv, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(closeEdge)
-	edge.Mount(srv.Router)
 	ts := httptest.NewServer(srv.Router)
 	t.Cleanup(ts.Close)
 	adminID := f.kratos.AddIdentity(fakeory.Identity{Email: "admin@example.org", Role: "admin"})

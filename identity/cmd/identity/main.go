@@ -18,11 +18,16 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/learnplatform/platform/identity"
+	"github.com/learnplatform/platform/identity/admin"
+	"github.com/learnplatform/platform/identity/hooks"
 	"github.com/learnplatform/platform/identity/hydra"
+	"github.com/learnplatform/platform/identity/internal/edge"
 	"github.com/learnplatform/platform/identity/kratos"
+	"github.com/learnplatform/platform/identity/limits"
 	"github.com/learnplatform/platform/identity/mail"
+	"github.com/learnplatform/platform/identity/pages"
 	"github.com/learnplatform/platform/identity/postgres"
-	"github.com/learnplatform/platform/identity/web"
+	"github.com/learnplatform/platform/identity/proxy"
 	"github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/kit/revocation"
 	"github.com/learnplatform/platform/kit/server"
@@ -82,28 +87,30 @@ func run(ctx context.Context, cfg identity.Config, logger *slog.Logger) error {
 		server.PingCheck("postgres", db),
 		server.HTTPCheck("kratos", cfg.Kratos.AdminURL.JoinPath("health/ready").String()),
 	)
-	edge, closeEdge, err := newEdge(ctx, cfg, db, srv, logger)
+	closeEdge, err := newEdge(ctx, cfg, db, srv, logger)
 	if err != nil {
 		return err
 	}
 	defer closeEdge()
-	edge.Mount(srv.Router)
 	return srv.Run(ctx, cfg.Listen)
 }
 
-// newEdge wires the edge on the platform database: the revocation list is
-// loaded (and kept current) before it returns, so no revoked token is
-// accepted from the first request; close drains the event log.
-func newEdge(ctx context.Context, cfg identity.Config, db *pgxpool.Pool, srv *server.Server, logger *slog.Logger) (*web.Handler, func(), error) {
+// newEdge wires the edge on the platform database and mounts it on srv's
+// router: the hosted pages, the proxy to Kratos with its limits, the admin
+// API and Kratos' web hooks, every route behind the one-Cookie-header
+// check. The revocation list is loaded (and kept current) before it
+// returns, so no revoked token is accepted from the first request; close
+// waits for the work done after answering and drains the event log.
+func newEdge(ctx context.Context, cfg identity.Config, db *pgxpool.Pool, srv *server.Server, logger *slog.Logger) (func(), error) {
 	// Revoked tokens (sign-out, deactivation, role change...) are refused
 	// by the admin API like by the tutor: the list is loaded before the
 	// edge serves, then kept current by PostgreSQL notifications.
 	revoked, err := revocation.NewList(db, revocation.ListOptions{Logger: logger, Registerer: srv.Registry})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := revoked.Start(ctx); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	srv.AddCheck(server.Check{Name: "revocations", Probe: revoked.Ready})
 	store := revocation.NewStore(db, 0)
@@ -117,53 +124,108 @@ func newEdge(ctx context.Context, cfg identity.Config, db *pgxpool.Pool, srv *se
 		Registerer:  srv.Registry,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	oauth, err := hydraClient(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	notifier, err := mail.New(cfg.Mail.URL, cfg.Mail.From, cfg.PublicURL.JoinPath("recovery").String(), logger)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// Validate checked both lists already.
 	trusted, err := identity.ParseNetworks("trusted_proxies", cfg.TrustedProxies)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	exempt, err := identity.ParseNetworks("mail_limit_exempt", cfg.MailLimitExempt)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	events := postgres.NewEventLog(db, logger)
 	kc := kratosClient(cfg)
-	edge, err := web.New(web.Options{
+	// Every write of a revocation record is bounded in time and counted.
+	revocations := edge.NewRevocations(store, logger, srv.Registry, nil)
+	accounts := &identity.Accounts{Identities: kc, OAuth: oauth, Revoker: revocations}
+	lockouts := postgres.NewLockouts(db, cfg.Policy.Lockout)
+	password := cfg.Policy.PasswordPolicy.Active()
+	events := postgres.NewEventLog(db, logger)
+	fail := func(err error) (func(), error) {
+		events.Close()
+		return nil, err
+	}
+
+	ui, err := pages.New(pages.Options{
+		Kratos:         kc,
+		PublicURL:      &cfg.PublicURL.URL,
+		AllowedReturn:  urls(cfg.AllowedReturnURLs),
+		Password:       password,
+		Events:         events,
+		Accounts:       accounts,
+		Revoker:        revocations,
+		TrustedProxies: trusted,
+		Logger:         logger,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	guard := limits.New(limits.Options{
+		Kratos:     kc,
+		Pages:      ui,
+		Lockouts:   lockouts,
+		MailQuota:  postgres.NewMailQuota(db, cfg.Policy.MailLimits, exempt),
+		Directory:  kc,
+		Notifier:   notifier,
+		Events:     events,
+		Logger:     logger,
+		Registerer: srv.Registry,
+	})
+	px, err := proxy.New(proxy.Options{
 		Kratos:         kc,
 		KratosPublic:   &cfg.Kratos.PublicURL.URL,
 		PublicURL:      &cfg.PublicURL.URL,
-		AllowedReturn:  urls(cfg.AllowedReturnURLs),
-		Password:       cfg.Policy.PasswordPolicy.Active(),
+		Pages:          ui,
+		Limits:         guard,
+		Password:       password,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
-		Logger:         logger,
-		Lockouts:       postgres.NewLockouts(db, cfg.Policy.Lockout),
 		Events:         events,
-		Notifier:       notifier,
-		Directory:      kc,
-		MailQuota:      postgres.NewMailQuota(db, cfg.Policy.MailLimits, exempt),
+		Revocations:    revocations,
 		TrustedProxies: trusted,
-		Tokens:         tokens,
-		Admin:          kc,
-		Revoker:        store,
-		OAuth:          oauth,
-		HookSecret:     cfg.HookSecret,
+		Logger:         logger,
 		Registerer:     srv.Registry,
 	})
 	if err != nil {
-		events.Close()
-		return nil, nil, err
+		return fail(err)
 	}
-	return edge, func() { edge.Wait(); events.Close() }, nil
+	api, err := admin.New(admin.Options{
+		Tokens:         tokens,
+		Accounts:       accounts,
+		Lockouts:       lockouts,
+		Events:         events,
+		Directory:      kc,
+		TrustedProxies: trusted,
+		Logger:         logger,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	receiver, err := hooks.New(hooks.Options{
+		Secret:      cfg.HookSecret,
+		Lockouts:    lockouts,
+		Events:      events,
+		Revocations: revocations,
+		Logger:      logger,
+	})
+	if err != nil {
+		return fail(err)
+	}
+
+	r := srv.Router.With(px.SingleCookie)
+	ui.Mount(r)
+	api.Mount(r)
+	receiver.Mount(r)
+	px.Mount(r)
+	return func() { guard.Wait(); events.Close() }, nil
 }
 
 // hydraClient talks to Hydra's admin API, carrying request ids.

@@ -263,12 +263,11 @@ func TestEdgeWiring(t *testing.T) {
 	defer db.Close()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := server.New("identity", logger)
-	edge, closeEdge, err := newEdge(ctx, cfg, db, srv, logger)
+	closeEdge, err := newEdge(ctx, cfg, db, srv, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closeEdge()
-	edge.Mount(srv.Router)
 	ts := httptest.NewServer(srv.Router)
 	defer ts.Close()
 

@@ -1,4 +1,4 @@
-package web
+package proxy
 
 import (
 	"bytes"
@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/learnplatform/platform/identity/internal/edge"
+	"github.com/learnplatform/platform/identity/pages"
 )
 
 // A password that was set before the current policy (imported from the
@@ -17,31 +20,25 @@ import (
 // falls short the user is sent to set a new one before continuing.
 //
 // Browsers: the sign-in's redirect goes to /settings instead, and the
-// original destination waits in ChangePasswordCookie; the settings page asks
-// for a new password only, and once it is saved the browser continues to
-// that destination. Native apps: the answer gains "password_change_required"
-// and a continue_with item pointing at a settings flow for the new session.
-
-// ChangePasswordCookie marks a browser that must choose a new password;
-// its value is where the sign-in was headed.
-const ChangePasswordCookie = "lp_change_password"
-
-// MsgPasswordOutdated tells the user why they are asked for a new password.
-const MsgPasswordOutdated int64 = 4000962
+// original destination waits in pages.ChangePasswordCookie; the settings
+// page asks for a new password only, and once it is saved the browser
+// continues to that destination. Native apps: the answer gains
+// "password_change_required" and a continue_with item pointing at a
+// settings flow for the new session.
 
 // stalePassword redirects a browser's successful sign-in, or annotates a
 // native app's, when the submitted password falls short of the policy.
-func (h *Handler) stalePassword(ctx context.Context, res *http.Response, ex *exchange) {
-	if ex.sub.password == nil || len(h.opts.Password.Check(*ex.sub.password)) == 0 {
+func (p *Proxy) stalePassword(ctx context.Context, res *http.Response, ex *exchange) {
+	if ex.sub.password == nil || len(p.opts.Password.Check(*ex.sub.password)) == 0 {
 		return
 	}
-	if sessionCookie(res) != "" {
+	if edge.NewSession(res) != "" {
 		next := res.Header.Get("Location")
 		if next == "" {
-			next = h.self("/welcome")
+			next = p.opts.Pages.URL("/welcome")
 		}
-		res.Header.Add("Set-Cookie", (&http.Cookie{Name: ChangePasswordCookie, Value: url.QueryEscape(next), Path: "/",
-			HttpOnly: true, Secure: h.opts.PublicURL.Scheme == "https", SameSite: http.SameSiteLaxMode}).String())
+		res.Header.Add("Set-Cookie", (&http.Cookie{Name: pages.ChangePasswordCookie, Value: url.QueryEscape(next), Path: "/",
+			HttpOnly: true, Secure: p.opts.PublicURL.Scheme == "https", SameSite: http.SameSiteLaxMode}).String())
 		res.Header.Set("Location", "/settings")
 		res.StatusCode = http.StatusSeeOther
 		return
@@ -62,8 +59,8 @@ func (h *Handler) stalePassword(ctx context.Context, res *http.Response, ex *exc
 		return
 	}
 	item := map[string]any{"action": "show_settings_ui"}
-	if created, err := h.opts.Kratos.NewAPISettingsFlow(ctx, token); err == nil {
-		item["flow"] = map[string]any{"id": created.ID, "url": h.self("/settings") + "?flow=" + created.ID}
+	if created, err := p.opts.Kratos.NewAPISettingsFlow(ctx, token); err == nil {
+		item["flow"] = map[string]any{"id": created.ID, "url": p.opts.Pages.URL("/settings") + "?flow=" + created.ID}
 	}
 	cw, _ := out["continue_with"].([]any)
 	out["continue_with"] = append(cw, item)
@@ -80,22 +77,15 @@ func (h *Handler) stalePassword(ctx context.Context, res *http.Response, ex *exc
 // passwordChanged sends a browser that had to change its password on to
 // where its sign-in was headed, once the new password is saved (a 303 of a
 // settings post whose flow says so: afterSettings).
-func (h *Handler) passwordChanged(res *http.Response) {
-	c, err := res.Request.Cookie(ChangePasswordCookie)
+func (p *Proxy) passwordChanged(res *http.Response) {
+	c, err := res.Request.Cookie(pages.ChangePasswordCookie)
 	if err != nil {
 		return
 	}
 	next, err := url.QueryUnescape(c.Value)
-	if _, ok := h.returnTo(next); err != nil || !ok {
+	if _, ok := p.opts.Pages.ReturnTo(next); err != nil || !ok {
 		next = "/welcome"
 	}
-	res.Header.Add("Set-Cookie", (&http.Cookie{Name: ChangePasswordCookie, Path: "/", MaxAge: -1}).String())
+	res.Header.Add("Set-Cookie", (&http.Cookie{Name: pages.ChangePasswordCookie, Path: "/", MaxAge: -1}).String())
 	res.Header.Set("Location", next)
-}
-
-// mustChangePassword reports whether the browser has to choose a new
-// password before anything else.
-func mustChangePassword(r *http.Request) bool {
-	_, err := r.Cookie(ChangePasswordCookie)
-	return err == nil
 }

@@ -1,8 +1,6 @@
-package web
+package admin
 
 import (
-	"github.com/learnplatform/platform/kit/account"
-
 	"errors"
 	"io"
 	"net/http"
@@ -11,7 +9,9 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/learnplatform/platform/identity"
+	"github.com/learnplatform/platform/identity/internal/edge"
 	"github.com/learnplatform/platform/identity/kratos"
+	"github.com/learnplatform/platform/kit/account"
 	"github.com/learnplatform/platform/kit/server"
 	"github.com/learnplatform/platform/kit/token"
 )
@@ -29,16 +29,10 @@ import (
 // every route is safe to call again and then completes what was left.
 // Each change is recorded in the auth event log with the admin's id.
 
-func (h *Handler) mountUsers(r chi.Router) {
-	r.Put("/users/{id}/role", h.setRole)
-	r.Put("/users/{id}/state", h.setState)
-	r.Post("/users/{id}/sessions/revoke", h.revokeSessions)
-}
-
 // userID is the route's user id, or "" after answering 400.
 func userID(w http.ResponseWriter, r *http.Request) string {
 	id := chi.URLParam(r, "id")
-	if !validUUID(id) {
+	if !edge.ValidUUID(id) {
 		badRequest(w, "the user id must be a UUID")
 		return ""
 	}
@@ -46,7 +40,7 @@ func userID(w http.ResponseWriter, r *http.Request) string {
 }
 
 // setRole: PUT /admin/users/{id}/role {"role": "instructor"}.
-func (h *Handler) setRole(w http.ResponseWriter, r *http.Request) {
+func (a *API) setRole(w http.ResponseWriter, r *http.Request) {
 	id := userID(w, r)
 	if id == "" {
 		return
@@ -61,13 +55,13 @@ func (h *Handler) setRole(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "role must be one of "+strings.Join(account.Roles, ", "))
 		return
 	}
-	previous, err := h.accounts.SetRole(r.Context(), id, body.Role)
-	if !h.changed(w, r, "set role", id, err) {
+	previous, err := a.opts.Accounts.SetRole(r.Context(), id, body.Role)
+	if !a.changed(w, r, "set role", id, err) {
 		return
 	}
-	h.record(r.Context(), identity.Event{Type: identity.EventRoleChanged, IdentityID: id,
-		Detail: map[string]any{"from": previous, "to": body.Role, "by": adminID(r)}}, h.clientOf(r))
-	if h.incomplete(w, r, "set role", id, err) {
+	a.record(r, identity.Event{Type: identity.EventRoleChanged, IdentityID: id,
+		Detail: map[string]any{"from": previous, "to": body.Role, "by": adminID(r)}})
+	if a.incomplete(w, r, "set role", id, err) {
 		return
 	}
 	server.WriteJSON(w, http.StatusOK, map[string]any{"id": id, "role": body.Role, "previous_role": previous, "tokens_revoked": true})
@@ -75,7 +69,7 @@ func (h *Handler) setRole(w http.ResponseWriter, r *http.Request) {
 
 // setState: PUT /admin/users/{id}/state {"state": "inactive"}. Deactivating
 // also ends the user's Kratos and Hydra sessions and voids their tokens.
-func (h *Handler) setState(w http.ResponseWriter, r *http.Request) {
+func (a *API) setState(w http.ResponseWriter, r *http.Request) {
 	id := userID(w, r)
 	if id == "" {
 		return
@@ -90,13 +84,13 @@ func (h *Handler) setState(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, `state must be "active" or "inactive"`)
 		return
 	}
-	previous, err := h.accounts.SetState(r.Context(), id, body.State)
-	if !h.changed(w, r, "set state", id, err) {
+	previous, err := a.opts.Accounts.SetState(r.Context(), id, body.State)
+	if !a.changed(w, r, "set state", id, err) {
 		return
 	}
-	h.record(r.Context(), identity.Event{Type: identity.EventStateChanged, IdentityID: id,
-		Detail: map[string]any{"from": previous, "to": body.State, "by": adminID(r)}}, h.clientOf(r))
-	if h.incomplete(w, r, "set state", id, err) {
+	a.record(r, identity.Event{Type: identity.EventStateChanged, IdentityID: id,
+		Detail: map[string]any{"from": previous, "to": body.State, "by": adminID(r)}})
+	if a.incomplete(w, r, "set state", id, err) {
 		return
 	}
 	out := map[string]any{"id": id, "state": body.State, "previous_state": previous}
@@ -109,7 +103,7 @@ func (h *Handler) setState(w http.ResponseWriter, r *http.Request) {
 // revokeSessions: POST /admin/users/{id}/sessions/revoke ends every Kratos
 // session of the user, their Hydra login and consent sessions, and voids
 // every token issued to them so far.
-func (h *Handler) revokeSessions(w http.ResponseWriter, r *http.Request) {
+func (a *API) revokeSessions(w http.ResponseWriter, r *http.Request) {
 	id := userID(w, r)
 	if id == "" {
 		return
@@ -117,13 +111,13 @@ func (h *Handler) revokeSessions(w http.ResponseWriter, r *http.Request) {
 	if !emptyBody(w, r) {
 		return
 	}
-	err := h.accounts.EndSessions(r.Context(), id, identity.ReasonSessionsRevoked)
-	if !h.changed(w, r, "revoke sessions", id, err) {
+	err := a.opts.Accounts.EndSessions(r.Context(), id, identity.ReasonSessionsRevoked)
+	if !a.changed(w, r, "revoke sessions", id, err) {
 		return
 	}
-	h.record(r.Context(), identity.Event{Type: identity.EventSessionsRevoked, IdentityID: id,
-		Detail: map[string]any{"by": adminID(r)}}, h.clientOf(r))
-	if h.incomplete(w, r, "revoke sessions", id, err) {
+	a.record(r, identity.Event{Type: identity.EventSessionsRevoked, IdentityID: id,
+		Detail: map[string]any{"by": adminID(r)}})
+	if a.incomplete(w, r, "revoke sessions", id, err) {
 		return
 	}
 	server.WriteJSON(w, http.StatusOK, map[string]any{"id": id, "sessions_ended": true, "tokens_revoked": true})
@@ -131,7 +125,7 @@ func (h *Handler) revokeSessions(w http.ResponseWriter, r *http.Request) {
 
 // changed reports whether an account action got past its first step (the
 // change at Kratos); when it did not it answers 404 or 503.
-func (h *Handler) changed(w http.ResponseWriter, r *http.Request, action, id string, err error) bool {
+func (a *API) changed(w http.ResponseWriter, r *http.Request, action, id string, err error) bool {
 	var partial *identity.ActionError
 	switch {
 	case err == nil || errors.As(err, &partial):
@@ -139,7 +133,7 @@ func (h *Handler) changed(w http.ResponseWriter, r *http.Request, action, id str
 	case errors.Is(err, kratos.ErrNotFound):
 		server.WriteError(w, http.StatusNotFound, "not_found", "no user with id "+id)
 	default:
-		h.logRequestError(r, "admin: "+action+" failed; nothing changed", "user", id, "admin", adminID(r), "error", err)
+		a.logRequestError(r, "admin: "+action+" failed; nothing changed", "user", id, "admin", adminID(r), "error", err)
 		w.Header().Set("Retry-After", "5")
 		server.WriteError(w, http.StatusServiceUnavailable, "unavailable",
 			"the identity service is unavailable; nothing was changed, try again")
@@ -149,12 +143,12 @@ func (h *Handler) changed(w http.ResponseWriter, r *http.Request, action, id str
 
 // incomplete answers 503 when an account action did not finish, saying
 // what was done: above all whether the user's tokens were revoked.
-func (h *Handler) incomplete(w http.ResponseWriter, r *http.Request, action, id string, err error) bool {
+func (a *API) incomplete(w http.ResponseWriter, r *http.Request, action, id string, err error) bool {
 	var partial *identity.ActionError
 	if !errors.As(err, &partial) {
 		return false
 	}
-	h.logRequestError(r, "admin: "+action+" incomplete", "user", id, "admin", adminID(r),
+	a.logRequestError(r, "admin: "+action+" incomplete", "user", id, "admin", adminID(r),
 		"done", partial.Done, "failed", partial.Failed, "tokens_revoked", partial.Revoked(), "error", err)
 	w.Header().Set("Retry-After", "5")
 	server.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]any{
@@ -185,4 +179,9 @@ func emptyBody(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = io.NopCloser(strings.NewReader(string(b)))
 	var none struct{}
 	return decodeJSON(w, r, &none)
+}
+
+// logRequestError logs an error of an account action with the request id.
+func (a *API) logRequestError(r *http.Request, msg string, attrs ...any) {
+	a.opts.Logger.Error(msg, append(attrs, "request_id", server.RequestID(r.Context()))...)
 }

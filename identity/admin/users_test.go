@@ -1,4 +1,4 @@
-package web
+package admin
 
 import (
 	"net/http"
@@ -8,11 +8,12 @@ import (
 	"testing"
 
 	"github.com/learnplatform/platform/identity"
+	"github.com/learnplatform/platform/identity/internal/edgetest"
 	"github.com/learnplatform/platform/identity/internal/fakeory"
 )
 
 func TestAdminDeactivatesUser(t *testing.T) {
-	e := newTestEdge(t)
+	e := newRig(t)
 	adminID, adminSession := e.user("admin")
 	admin := e.token(adminID, adminSession.ID, "admin")
 	id, s := e.user("student")
@@ -36,13 +37,13 @@ func TestAdminDeactivatesUser(t *testing.T) {
 	if !slices.Equal(logins, []string{id}) || !slices.Equal(consents, []string{id}) {
 		t.Fatalf("hydra sessions ended: logins %v consents %v", logins, consents)
 	}
-	if got := e.revoked.all(); !slices.Equal(got, []revocation{{Subject: id, Reason: identity.ReasonDeactivated}}) {
+	if got := e.revoked.All(); !slices.Equal(got, []edgetest.Revocation{{Subject: id, Reason: identity.ReasonDeactivated}}) {
 		t.Fatalf("revocations: %+v", got)
 	}
 	if a := e.api("GET", "/admin/lockouts", "", victim); a.Status != http.StatusUnauthorized {
 		t.Fatalf("the deactivated user's token still works: %d", a.Status)
 	}
-	ev := e.events.ofType(identity.EventStateChanged)
+	ev := e.events.OfType(identity.EventStateChanged)
 	if len(ev) != 1 || ev[0].IdentityID != id || ev[0].Detail["by"] != adminID || ev[0].Detail["to"] != "inactive" || ev[0].Detail["from"] != "active" {
 		t.Fatalf("events: %+v", ev)
 	}
@@ -55,14 +56,14 @@ func TestAdminDeactivatesUser(t *testing.T) {
 		if i, _ := e.kratos.Identity(id); i.Inactive {
 			t.Fatal("still inactive")
 		}
-		if n := len(e.revoked.all()); n != 1 {
+		if n := len(e.revoked.All()); n != 1 {
 			t.Fatalf("activation wrote a revocation: %d records", n)
 		}
 	})
 }
 
 func TestAdminRevokesSessions(t *testing.T) {
-	e := newTestEdge(t)
+	e := newRig(t)
 	adminID, adminSession := e.user("admin")
 	admin := e.token(adminID, adminSession.ID, "admin")
 	for _, body := range []string{"", "{}"} {
@@ -81,11 +82,11 @@ func TestAdminRevokesSessions(t *testing.T) {
 		if !slices.Contains(logins, id) || !slices.Contains(consents, id) {
 			t.Fatalf("hydra: %v %v", logins, consents)
 		}
-		if got := e.revoked.all(); !slices.Contains(got, revocation{Subject: id, Reason: identity.ReasonSessionsRevoked}) {
+		if got := e.revoked.All(); !slices.Contains(got, edgetest.Revocation{Subject: id, Reason: identity.ReasonSessionsRevoked}) {
 			t.Fatalf("revocations: %+v", got)
 		}
 	}
-	if ev := e.events.ofType(identity.EventSessionsRevoked); len(ev) != 2 || ev[0].Detail["by"] != adminID {
+	if ev := e.events.OfType(identity.EventSessionsRevoked); len(ev) != 2 || ev[0].Detail["by"] != adminID {
 		t.Fatalf("events: %+v", ev)
 	}
 	t.Run("a user without sessions", func(t *testing.T) {
@@ -97,7 +98,7 @@ func TestAdminRevokesSessions(t *testing.T) {
 }
 
 func TestAdminRoleChangeRevokes(t *testing.T) {
-	e := newTestEdge(t)
+	e := newRig(t)
 	adminID, adminSession := e.user("admin")
 	admin := e.token(adminID, adminSession.ID, "admin")
 	id, s := e.user("admin")
@@ -109,13 +110,13 @@ func TestAdminRoleChangeRevokes(t *testing.T) {
 	if i, _ := e.kratos.Identity(id); i.Role != "student" {
 		t.Fatalf("role at Kratos: %q", i.Role)
 	}
-	if got := e.revoked.all(); !slices.Equal(got, []revocation{{Subject: id, Reason: identity.ReasonRoleChanged}}) {
+	if got := e.revoked.All(); !slices.Equal(got, []edgetest.Revocation{{Subject: id, Reason: identity.ReasonRoleChanged}}) {
 		t.Fatalf("revocations: %+v", got)
 	}
 	if a := e.api("GET", "/admin/lockouts", "", old); a.Status != http.StatusUnauthorized {
 		t.Fatalf("the demoted admin's old token: %d", a.Status)
 	}
-	if e.kratos.Called("DELETE") != 0 || len(e.revoked.all()) != 1 {
+	if e.kratos.Called("DELETE") != 0 || len(e.revoked.All()) != 1 {
 		t.Fatal("a role change ended sessions")
 	}
 }
@@ -123,7 +124,7 @@ func TestAdminRoleChangeRevokes(t *testing.T) {
 // Errors are the platform's JSON shape with a fitting status, never 500,
 // and say whether tokens were revoked.
 func TestAdminUserErrors(t *testing.T) {
-	e := newTestEdge(t)
+	e := newRig(t)
 	adminID, adminSession := e.user("admin")
 	admin := e.token(adminID, adminSession.ID, "admin")
 	id, _ := e.user("student")
@@ -148,7 +149,7 @@ func TestAdminUserErrors(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a := e.api(c.method, c.path, c.body, admin)
-			if code, _ := errorCode(t, a); a.Status != c.status || code != c.code {
+			if code, _ := edgetest.ErrorCode(t, a); a.Status != c.status || code != c.code {
 				t.Fatalf("%d %s", a.Status, a.Body)
 			}
 		})
@@ -156,12 +157,12 @@ func TestAdminUserErrors(t *testing.T) {
 	for _, r := range routes {
 		t.Run("unknown user "+r.path, func(t *testing.T) {
 			a := e.api(r.method, "/admin/users/"+unknown+r.path, r.body, admin)
-			if code, _ := errorCode(t, a); a.Status != http.StatusNotFound || code != "not_found" {
+			if code, _ := edgetest.ErrorCode(t, a); a.Status != http.StatusNotFound || code != "not_found" {
 				t.Fatalf("%d %s", a.Status, a.Body)
 			}
 		})
 	}
-	if n := len(e.revoked.all()); n != 0 {
+	if n := len(e.revoked.All()); n != 0 {
 		t.Fatalf("refused requests wrote %d revocations", n)
 	}
 
@@ -170,24 +171,24 @@ func TestAdminUserErrors(t *testing.T) {
 		defer e.kratos.FailOn("", 0)
 		for _, r := range routes {
 			a := e.api(r.method, "/admin/users/"+id+r.path, r.body, admin)
-			code, msg := errorCode(t, a)
+			code, msg := edgetest.ErrorCode(t, a)
 			if a.Status != http.StatusServiceUnavailable || code != "unavailable" || !strings.Contains(msg, "nothing was changed") {
 				t.Fatalf("%s: %d %s", r.path, a.Status, a.Body)
 			}
 		}
-		if n := len(e.revoked.all()); n != 0 {
+		if n := len(e.revoked.All()); n != 0 {
 			t.Fatalf("%d revocations", n)
 		}
 	})
 
 	t.Run("database down: the change is made, the answer says tokens were not revoked", func(t *testing.T) {
-		e.revoked.setDown(true)
-		defer e.revoked.setDown(false)
+		e.revoked.SetDown(true)
+		defer e.revoked.SetDown(false)
 		for i, r := range routes {
 			rid := "revocation-down-" + strconv.Itoa(i)
 			a := e.do(r.method, "/admin/users/"+id+r.path, r.body, "Authorization", "Bearer "+admin,
 				"Content-Type", "application/json", "X-Request-Id", rid)
-			code, msg := errorCode(t, a)
+			code, msg := edgetest.ErrorCode(t, a)
 			if a.Status != http.StatusServiceUnavailable || code != "incomplete" || !strings.Contains(msg, "NOT revoked") ||
 				!strings.Contains(a.Body, `"tokens_revoked":false`) {
 				t.Fatalf("%s: %d %s", r.path, a.Status, a.Body)
@@ -196,11 +197,11 @@ func TestAdminUserErrors(t *testing.T) {
 				t.Fatalf("the failure is not logged with the request id:\n%s", e.logs.String())
 			}
 		}
-		if e.revocationMetric(identity.ReasonDeactivated, "failed") != 1 {
+		if e.revocationCount(identity.ReasonDeactivated, "failed") != 1 {
 			t.Fatal("the failed revocation is not counted")
 		}
 		// The change was made, so it is in the log.
-		if len(e.events.ofType(identity.EventStateChanged)) == 0 {
+		if len(e.events.OfType(identity.EventStateChanged)) == 0 {
 			t.Fatal("no event for the change")
 		}
 	})
@@ -210,7 +211,7 @@ func TestAdminUserErrors(t *testing.T) {
 		if a.Status != http.StatusOK {
 			t.Fatalf("%d %s", a.Status, a.Body)
 		}
-		if got := e.revoked.all(); !slices.Contains(got, revocation{Subject: id, Reason: identity.ReasonDeactivated}) {
+		if got := e.revoked.All(); !slices.Contains(got, edgetest.Revocation{Subject: id, Reason: identity.ReasonDeactivated}) {
 			t.Fatalf("revocations: %+v", got)
 		}
 	})
@@ -220,12 +221,12 @@ func TestAdminUserErrors(t *testing.T) {
 		defer e.hydra.Fail(0)
 		id, _ := e.user("student")
 		a := e.api("POST", "/admin/users/"+id+"/sessions/revoke", "", admin)
-		code, msg := errorCode(t, a)
+		code, msg := edgetest.ErrorCode(t, a)
 		if a.Status != http.StatusServiceUnavailable || code != "incomplete" || !strings.Contains(a.Body, `"tokens_revoked":true`) ||
 			!strings.Contains(msg, "Hydra could not be ended") {
 			t.Fatalf("%d %s", a.Status, a.Body)
 		}
-		if got := e.revoked.all(); !slices.Contains(got, revocation{Subject: id, Reason: identity.ReasonSessionsRevoked}) {
+		if got := e.revoked.All(); !slices.Contains(got, edgetest.Revocation{Subject: id, Reason: identity.ReasonSessionsRevoked}) {
 			t.Fatalf("revocations: %+v", got)
 		}
 	})
@@ -236,7 +237,7 @@ func TestAdminUserErrors(t *testing.T) {
 // carries an admin role claim, as are ID tokens, tokens for another
 // audience, and revoked tokens.
 func TestAdminRoutesRefuseTokensNotForThem(t *testing.T) {
-	e := newTestEdge(t)
+	e := newRig(t)
 	adminID, adminSession := e.user("admin")
 	id, _ := e.user("student")
 	routes := []struct{ method, path, body string }{
@@ -263,7 +264,7 @@ func TestAdminRoutesRefuseTokensNotForThem(t *testing.T) {
 			tok := e.issuer.Sign(claims)
 			for _, r := range routes {
 				a := e.api(r.method, r.path, r.body, tok)
-				if code, _ := errorCode(t, a); a.Status != http.StatusUnauthorized || a.Header.Get("WWW-Authenticate") == "" {
+				if code, _ := edgetest.ErrorCode(t, a); a.Status != http.StatusUnauthorized || a.Header.Get("WWW-Authenticate") == "" {
 					t.Fatalf("%s %s: %d %s %s", r.method, r.path, a.Status, code, a.Body)
 				}
 			}
@@ -278,7 +279,7 @@ func TestAdminRoutesRefuseTokensNotForThem(t *testing.T) {
 			}
 		}
 	})
-	if n := len(e.revoked.all()) + e.kratos.Called("PATCH") + e.kratos.Called("DELETE"); n != 0 {
+	if n := len(e.revoked.All()) + e.kratos.Called("PATCH") + e.kratos.Called("DELETE"); n != 0 {
 		t.Fatalf("a refused token changed something: %d", n)
 	}
 	t.Run("a revoked admin token", func(t *testing.T) {

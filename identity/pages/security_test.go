@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"net/http"
@@ -8,11 +8,13 @@ import (
 	"time"
 
 	"github.com/learnplatform/platform/identity"
+	"github.com/learnplatform/platform/identity/internal/edge"
+	"github.com/learnplatform/platform/identity/internal/edgetest"
 )
 
 func TestSecurityPageOffersSignOutEverywhere(t *testing.T) {
-	e := newTestEdge(t)
-	_, s := e.user("student")
+	e := newRig(t)
+	_, s := e.user()
 	a := e.do("GET", "/security", "", "Cookie", s.Cookie(), "Accept", "text/html")
 	if a.Status != http.StatusOK || !strings.Contains(a.Body, `action="/security/sessions/end-all"`) ||
 		!strings.Contains(a.Body, "Sign out everywhere</button>") || !strings.Contains(a.Body, "Sign out everywhere else") {
@@ -21,15 +23,15 @@ func TestSecurityPageOffersSignOutEverywhere(t *testing.T) {
 }
 
 func TestSignOutEverywhere(t *testing.T) {
-	e := newTestEdge(t)
-	id, s := e.user("student")
+	e := newRig(t)
+	id, s := e.user()
 	other := e.kratos.AddSession(id)
-	bystanderID, bystander := e.user("student")
+	bystanderID, bystander := e.user()
 
 	if a := e.do("POST", "/security/sessions/end-all", "", "Cookie", s.Cookie(), "Origin", "https://evil.example.org"); a.Status != http.StatusForbidden {
 		t.Fatalf("cross-site: %d", a.Status)
 	}
-	if !e.kratos.Active(s.ID) || len(e.revoked.all()) != 0 {
+	if !e.kratos.Active(s.ID) || len(e.revoked.All()) != 0 {
 		t.Fatal("a cross-site post did something")
 	}
 
@@ -37,7 +39,7 @@ func TestSignOutEverywhere(t *testing.T) {
 	if a.Status != http.StatusSeeOther || a.Header.Get("Location") != "/login" {
 		t.Fatalf("%d %v %s", a.Status, a.Header, a.Body)
 	}
-	if c := a.Header.Get("Set-Cookie"); !strings.HasPrefix(c, SessionCookie+"=;") || !strings.Contains(c, "Max-Age=0") {
+	if c := a.Header.Get("Set-Cookie"); !strings.HasPrefix(c, edge.SessionCookie+"=;") || !strings.Contains(c, "Max-Age=0") {
 		t.Fatalf("the session cookie is not cleared: %q", c)
 	}
 	if e.kratos.Active(s.ID) || e.kratos.Active(other.ID) {
@@ -50,13 +52,13 @@ func TestSignOutEverywhere(t *testing.T) {
 	if !slices.Equal(logins, []string{id}) || !slices.Equal(consents, []string{id}) {
 		t.Fatalf("hydra: %v %v", logins, consents)
 	}
-	if got := e.revoked.all(); !slices.Equal(got, []revocation{{Subject: id, Reason: identity.ReasonSignOutEverywhere}}) {
+	if got := e.revoked.All(); !slices.Equal(got, []edgetest.Revocation{{Subject: id, Reason: identity.ReasonSignOutEverywhere}}) {
 		t.Fatalf("revocations: %+v", got)
 	}
 	if !e.revoked.Revoked(id, s.ID, "", time.Now().Add(-2*time.Second)) || e.revoked.Revoked(bystanderID, bystander.ID, "", time.Now().Add(-2*time.Second)) {
 		t.Fatal("the wrong tokens are void")
 	}
-	if ev := e.events.ofType(identity.EventSignOutEverywhere); len(ev) != 1 || ev[0].IdentityID != id {
+	if ev := e.events.OfType(identity.EventSignOutEverywhere); len(ev) != 1 || ev[0].IdentityID != id {
 		t.Fatalf("events: %+v", ev)
 	}
 	if a := e.browserPost("/security/sessions/end-all", s); a.Status != http.StatusSeeOther || a.Header.Get("Location") != "/login" {
@@ -65,22 +67,22 @@ func TestSignOutEverywhere(t *testing.T) {
 }
 
 func TestSignOutEverywhereFailures(t *testing.T) {
-	e := newTestEdge(t)
+	e := newRig(t)
 	t.Run("Kratos down: nothing done", func(t *testing.T) {
-		_, s := e.user("student")
+		_, s := e.user()
 		e.kratos.FailOn("DELETE /admin/identities/", http.StatusBadGateway)
 		defer e.kratos.FailOn("DELETE /admin/identities/", 0)
 		if a := e.browserPost("/security/sessions/end-all", s); a.Status != http.StatusServiceUnavailable {
 			t.Fatalf("%d %s", a.Status, a.Body)
 		}
-		if !e.kratos.Active(s.ID) || len(e.revoked.all()) != 0 {
+		if !e.kratos.Active(s.ID) || len(e.revoked.All()) != 0 {
 			t.Fatal("something was done")
 		}
 	})
 	t.Run("database down: the page says tokens were not revoked", func(t *testing.T) {
-		_, s := e.user("student")
-		e.revoked.setDown(true)
-		defer e.revoked.setDown(false)
+		_, s := e.user()
+		e.revoked.SetDown(true)
+		defer e.revoked.SetDown(false)
 		a := e.do("POST", "/security/sessions/end-all", "", "Cookie", s.Cookie(), "Origin", e.URL, "Accept", "text/html")
 		if a.Status != http.StatusServiceUnavailable || !strings.Contains(a.Body, "NOT revoked") {
 			t.Fatalf("%d %s", a.Status, a.Body)
@@ -92,10 +94,10 @@ func TestSignOutEverywhereFailures(t *testing.T) {
 }
 
 func TestEndOneSessionRevokesIt(t *testing.T) {
-	e := newTestEdge(t)
-	id, s := e.user("student")
+	e := newRig(t)
+	id, s := e.user()
 	other := e.kratos.AddSession(id)
-	_, stranger := e.user("student")
+	_, stranger := e.user()
 
 	a := e.browserPost("/security/sessions/"+other.ID+"/end", s)
 	if a.Status != http.StatusSeeOther || a.Header.Get("Location") != "/security?ended=1" {
@@ -104,12 +106,12 @@ func TestEndOneSessionRevokesIt(t *testing.T) {
 	if e.kratos.Active(other.ID) || !e.kratos.Active(s.ID) {
 		t.Fatal("the wrong session ended")
 	}
-	if got := e.revoked.all(); !slices.Equal(got, []revocation{{Session: other.ID, Reason: identity.ReasonSignOut}}) {
+	if got := e.revoked.All(); !slices.Equal(got, []edgetest.Revocation{{Session: other.ID, Reason: identity.ReasonSignOut}}) {
 		t.Fatalf("revocations: %+v", got)
 	}
 	// Ended already (a retry after a failed revocation): revoked again.
-	if a := e.browserPost("/security/sessions/"+other.ID+"/end", s); a.Status != http.StatusSeeOther || len(e.revoked.all()) != 2 {
-		t.Fatalf("retry: %d %d", a.Status, len(e.revoked.all()))
+	if a := e.browserPost("/security/sessions/"+other.ID+"/end", s); a.Status != http.StatusSeeOther || len(e.revoked.All()) != 2 {
+		t.Fatalf("retry: %d %d", a.Status, len(e.revoked.All()))
 	}
 	for name, c := range map[string]struct {
 		session string
@@ -125,13 +127,13 @@ func TestEndOneSessionRevokesIt(t *testing.T) {
 			}
 		})
 	}
-	if !e.kratos.Active(stranger.ID) || len(e.revoked.all()) != 2 {
+	if !e.kratos.Active(stranger.ID) || len(e.revoked.All()) != 2 {
 		t.Fatal("a refused request ended or revoked something")
 	}
 	t.Run("database down", func(t *testing.T) {
 		third := e.kratos.AddSession(id)
-		e.revoked.setDown(true)
-		defer e.revoked.setDown(false)
+		e.revoked.SetDown(true)
+		defer e.revoked.SetDown(false)
 		if a := e.browserPost("/security/sessions/"+third.ID+"/end", s); a.Status != http.StatusServiceUnavailable {
 			t.Fatalf("%d %s", a.Status, a.Body)
 		}
@@ -139,19 +141,19 @@ func TestEndOneSessionRevokesIt(t *testing.T) {
 }
 
 func TestEndOtherSessionsRevokesTheirTokens(t *testing.T) {
-	e := newTestEdge(t)
-	id, s := e.user("student")
+	e := newRig(t)
+	id, s := e.user()
 	e.kratos.AddSession(id)
 	e.kratos.AddSession(id)
 	a := e.browserPost("/security/sessions/end-others", s)
 	if a.Status != http.StatusSeeOther || a.Header.Get("Location") != "/security?ended=2" {
 		t.Fatalf("%d %s", a.Status, a.Header.Get("Location"))
 	}
-	if got := e.revoked.all(); !slices.Equal(got, []revocation{{Subject: id, Keep: s.ID, Reason: identity.ReasonSignOutOthers}}) {
+	if got := e.revoked.All(); !slices.Equal(got, []edgetest.Revocation{{Subject: id, Keep: s.ID, Reason: identity.ReasonSignOutOthers}}) {
 		t.Fatalf("revocations: %+v", got)
 	}
-	e.revoked.setDown(true)
-	defer e.revoked.setDown(false)
+	e.revoked.SetDown(true)
+	defer e.revoked.SetDown(false)
 	if a := e.browserPost("/security/sessions/end-others", s); a.Status != http.StatusServiceUnavailable {
 		t.Fatalf("database down: %d", a.Status)
 	}

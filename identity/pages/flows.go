@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"errors"
@@ -35,12 +35,12 @@ func linksFor(kind kratos.Kind) []link {
 var initParams = []string{"refresh", "aal", "login_challenge", "via"}
 
 // flowPage renders a flow, or starts one when the URL has no flow id.
-func (h *Handler) flowPage(kind kratos.Kind) http.HandlerFunc {
+func (ui *UI) flowPage(kind kratos.Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		returnTo, ok := h.returnTo(q.Get("return_to"))
+		returnTo, ok := ui.ReturnTo(q.Get("return_to"))
 		if !ok {
-			h.showError(w, r, http.StatusBadRequest, "bad_return_to", "That return address is not allowed.")
+			ui.ShowError(w, r, http.StatusBadRequest, "bad_return_to", "That return address is not allowed.")
 			return
 		}
 		id := q.Get("flow")
@@ -61,55 +61,55 @@ func (h *Handler) flowPage(kind kratos.Kind) http.HandlerFunc {
 			http.Redirect(w, r, target, http.StatusSeeOther)
 			return
 		}
-		f, err := h.opts.Kratos.Flow(r.Context(), kind, id, r.Header.Get("Cookie"), "")
+		f, err := ui.opts.Kratos.Flow(r.Context(), kind, id, r.Header.Get("Cookie"), "")
 		if err == nil && !f.IsBrowser() {
 			err = kratos.ErrFlowGone
 		}
 		if err != nil {
-			h.flowFailed(w, r, kind, returnTo, err)
+			ui.flowFailed(w, r, kind, returnTo, err)
 			return
 		}
-		h.showFlow(w, r, http.StatusOK, f)
+		ui.ShowFlow(w, r, http.StatusOK, f)
 	}
 }
 
 // flowFailed handles a flow that could not be fetched: a gone flow starts
 // anew with a message; a missing session leads to sign-in.
-func (h *Handler) flowFailed(w http.ResponseWriter, r *http.Request, kind kratos.Kind, returnTo string, err error) {
+func (ui *UI) flowFailed(w http.ResponseWriter, r *http.Request, kind kratos.Kind, returnTo string, err error) {
 	var redirect *kratos.RedirectError
 	switch {
 	case errors.As(err, &redirect):
 		http.Redirect(w, r, redirect.To, http.StatusSeeOther)
 	case errors.Is(err, kratos.ErrNoSession):
-		http.Redirect(w, r, "/login?return_to="+url.QueryEscape(h.self("/"+string(kind))), http.StatusSeeOther)
+		http.Redirect(w, r, "/login?return_to="+url.QueryEscape(ui.URL("/"+string(kind))), http.StatusSeeOther)
 	case errors.Is(err, kratos.ErrFlowGone):
-		h.restart(w, r, kind, returnTo, notice(MsgFlowRestarted, "info",
-			"That form had expired or was not found, so here is a new one. Please try again."))
+		ui.Restart(w, r, kind, returnTo, kratos.Text{ID: MsgFlowRestarted, Type: "info",
+			Text: "That form had expired or was not found, so here is a new one. Please try again."})
 	case errors.Is(err, kratos.ErrUnavailable):
-		h.unavailable(w, r, err)
+		ui.Unavailable(w, r, err)
 	default:
-		h.opts.Logger.Error("flow", "kind", kind, "error", err)
-		h.showError(w, r, http.StatusBadGateway, "identity_error", "Something went wrong on our side. Please try again.")
+		ui.opts.Logger.Error("flow", "kind", kind, "error", err)
+		ui.ShowError(w, r, http.StatusBadGateway, "identity_error", "Something went wrong on our side. Please try again.")
 	}
 }
 
-// restart creates a new browser flow on the browser's behalf and shows it
-// with a notice; the CSRF cookie Kratos set is passed on to the browser.
-func (h *Handler) restart(w http.ResponseWriter, r *http.Request, kind kratos.Kind, returnTo string, n kratos.Text) {
-	created, err := h.opts.Kratos.NewBrowserFlow(r.Context(), kind, r.Header.Get("Cookie"), returnTo)
+// Restart creates a new browser flow on the browser's behalf and shows it
+// with notice n; the CSRF cookie Kratos set is passed on to the browser.
+func (ui *UI) Restart(w http.ResponseWriter, r *http.Request, kind kratos.Kind, returnTo string, n kratos.Text) {
+	created, err := ui.opts.Kratos.NewBrowserFlow(r.Context(), kind, r.Header.Get("Cookie"), returnTo)
 	if err != nil {
 		if errors.Is(err, kratos.ErrFlowGone) { // e.g. registration while signed in
 			http.Redirect(w, r, "/welcome", http.StatusSeeOther)
 			return
 		}
-		h.flowFailed(w, r, kind, returnTo, errors.Join(err, errRestartFailed))
+		ui.flowFailed(w, r, kind, returnTo, errors.Join(err, errRestartFailed))
 		return
 	}
 	for _, c := range created.SetCookies {
 		w.Header().Add("Set-Cookie", c)
 	}
 	created.Flow.UI.Messages = append([]kratos.Text{n}, created.Flow.UI.Messages...)
-	h.showFlow(w, r, http.StatusOK, created.Flow)
+	ui.ShowFlow(w, r, http.StatusOK, created.Flow)
 }
 
 var errRestartFailed = errors.New("could not start a new flow")
@@ -117,14 +117,18 @@ var errRestartFailed = errors.New("could not start a new flow")
 // recoveryMethods are how a session that came from account recovery was made.
 var recoveryMethods = []string{"code_recovery", "link_recovery"}
 
-func (h *Handler) showFlow(w http.ResponseWriter, r *http.Request, status int, f *kratos.Flow) {
+// msgSettingsSaved is Kratos' "Your changes have been saved!".
+const msgSettingsSaved = 1050001
+
+// ShowFlow renders flow f with status: one form per method group.
+func (ui *UI) ShowFlow(w http.ResponseWriter, r *http.Request, status int, f *kratos.Flow) {
 	d := pageData{Title: titles[f.Kind], Notices: f.UI.Messages, Links: linksFor(f.Kind)}
-	d.Forms = buildForms(f, h.opts.Password.Rules())
+	d.Forms = buildForms(f, ui.opts.Password.Rules())
 	if f.Kind == kratos.Settings {
-		s, err := h.opts.Kratos.Whoami(r.Context(), r.Header.Get("Cookie"), "")
+		s, err := ui.opts.Kratos.Whoami(r.Context(), r.Header.Get("Cookie"), "")
 		if err == nil {
 			d.Session = s
-			if m, err := h.opts.Kratos.LinkedMethods(r.Context(), s.IdentityID); err == nil {
+			if m, err := ui.opts.Kratos.LinkedMethods(r.Context(), s.IdentityID); err == nil {
 				d.Methods = m
 			}
 			// After recovery the account's old password is not known to be
@@ -133,7 +137,7 @@ func (h *Handler) showFlow(w http.ResponseWriter, r *http.Request, status int, f
 				return !slices.Contains(recoveryMethods, m)
 			})
 			outdated := mustChangePassword(r)
-			if (recovered || outdated) && !f.HasMessage(1050001) {
+			if (recovered || outdated) && !f.HasMessage(msgSettingsSaved) {
 				d.Title = "Choose a new password"
 				d.Forms = slices.DeleteFunc(d.Forms, func(fm form) bool { return fm.Group != "password" })
 				d.Links = nil
@@ -152,28 +156,22 @@ func (h *Handler) showFlow(w http.ResponseWriter, r *http.Request, status int, f
 			}
 		}
 	}
-	h.render(w, r, status, "flow", d)
+	ui.render(w, status, "flow", d)
 }
 
-func (h *Handler) self(path string) string {
-	u := *h.opts.PublicURL
-	u.Path = path
-	return u.String()
-}
-
-func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request) {
+func (ui *UI) errorPage(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("id")
 	if id == "" {
-		h.showError(w, r, http.StatusNotFound, "not_found", "There is no error to show.")
+		ui.ShowError(w, r, http.StatusNotFound, "not_found", "There is no error to show.")
 		return
 	}
-	e, err := h.opts.Kratos.Error(r.Context(), id)
+	e, err := ui.opts.Kratos.Error(r.Context(), id)
 	if err != nil {
 		if errors.Is(err, kratos.ErrUnavailable) {
-			h.unavailable(w, r, err)
+			ui.Unavailable(w, r, err)
 			return
 		}
-		h.showError(w, r, http.StatusNotFound, "not_found", "That error is unknown or has expired.")
+		ui.ShowError(w, r, http.StatusNotFound, "not_found", "That error is unknown or has expired.")
 		return
 	}
 	text := e.Message
@@ -187,29 +185,29 @@ func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request) {
 	if status < 400 || status > 599 {
 		status = http.StatusBadRequest
 	}
-	h.render(w, r, status, "error", pageData{Title: "Something went wrong", ErrorText: text, ErrorDetail: e.Status})
+	ui.render(w, status, "error", pageData{Title: "Something went wrong", ErrorText: text, ErrorDetail: e.Status})
 }
 
-func (h *Handler) welcome(w http.ResponseWriter, r *http.Request) {
+func (ui *UI) welcome(w http.ResponseWriter, r *http.Request) {
 	if mustChangePassword(r) {
 		http.Redirect(w, r, "/settings", http.StatusSeeOther)
 		return
 	}
 	cookie := r.Header.Get("Cookie")
-	s, err := h.opts.Kratos.Whoami(r.Context(), cookie, "")
+	s, err := ui.opts.Kratos.Whoami(r.Context(), cookie, "")
 	if err != nil {
 		if errors.Is(err, kratos.ErrNoSession) {
-			http.Redirect(w, r, "/login?return_to="+url.QueryEscape(h.self("/welcome")), http.StatusSeeOther)
+			http.Redirect(w, r, "/login?return_to="+url.QueryEscape(ui.URL("/welcome")), http.StatusSeeOther)
 			return
 		}
-		h.unavailable(w, r, err)
+		ui.Unavailable(w, r, err)
 		return
 	}
 	d := pageData{Title: "Your account", Session: s}
 	if !s.EmailVerified {
 		// The banner's resend form is a real verification flow, made for
 		// this browser, with the address filled in.
-		if created, err := h.opts.Kratos.NewBrowserFlow(r.Context(), kratos.Verification, cookie, ""); err == nil {
+		if created, err := ui.opts.Kratos.NewBrowserFlow(r.Context(), kratos.Verification, cookie, ""); err == nil {
 			for _, c := range created.SetCookies {
 				w.Header().Add("Set-Cookie", c)
 			}
@@ -225,47 +223,33 @@ func (h *Handler) welcome(w http.ResponseWriter, r *http.Request) {
 			d.Forms = buildForms(f, nil)
 		}
 	}
-	h.render(w, r, http.StatusOK, "welcome", d)
+	ui.render(w, http.StatusOK, "welcome", d)
 }
 
-func (h *Handler) logoutConfirm(w http.ResponseWriter, r *http.Request) {
-	s, err := h.opts.Kratos.Whoami(r.Context(), r.Header.Get("Cookie"), "")
+func (ui *UI) logoutConfirm(w http.ResponseWriter, r *http.Request) {
+	s, err := ui.opts.Kratos.Whoami(r.Context(), r.Header.Get("Cookie"), "")
 	if err != nil {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	h.render(w, r, http.StatusOK, "logout", pageData{Title: "Sign out", Session: s})
+	ui.render(w, http.StatusOK, "logout", pageData{Title: "Sign out", Session: s})
 }
 
 // logout ends the Kratos session: a same-origin POST only, so another site
 // cannot sign the user out.
-func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
-	if !h.sameOrigin(r) {
-		h.showError(w, r, http.StatusForbidden, "cross_site", "Sign-out must be started from this site.")
+func (ui *UI) logout(w http.ResponseWriter, r *http.Request) {
+	if !ui.sameOrigin(r) {
+		ui.ShowError(w, r, http.StatusForbidden, "cross_site", "Sign-out must be started from this site.")
 		return
 	}
-	u, err := h.opts.Kratos.LogoutURL(r.Context(), r.Header.Get("Cookie"), "")
+	u, err := ui.opts.Kratos.LogoutURL(r.Context(), r.Header.Get("Cookie"), "")
 	if err != nil {
 		if errors.Is(err, kratos.ErrNoSession) {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
-		h.unavailable(w, r, err)
+		ui.Unavailable(w, r, err)
 		return
 	}
 	http.Redirect(w, r, u, http.StatusSeeOther)
-}
-
-// sameOrigin accepts requests whose Origin (or, failing that, Referer) is
-// the edge itself; browsers send one of them on every POST.
-func (h *Handler) sameOrigin(r *http.Request) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
-		return site == "same-origin" || site == "none"
-	}
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		origin = r.Header.Get("Referer")
-	}
-	u, err := url.Parse(origin)
-	return err == nil && u.Host != "" && u.Scheme == h.opts.PublicURL.Scheme && u.Host == h.opts.PublicURL.Host
 }

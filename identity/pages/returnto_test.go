@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"net/url"
@@ -7,7 +7,7 @@ import (
 
 func TestReturnToAllowList(t *testing.T) {
 	must := func(s string) *url.URL { u, _ := url.Parse(s); return u }
-	h := &Handler{opts: Options{
+	ui := &UI{opts: Options{
 		PublicURL:     must("http://127.0.0.1:4455/"),
 		AllowedReturn: []*url.URL{must("http://127.0.0.1:8080/"), must("https://learn.example.org/app")},
 	}}
@@ -31,7 +31,7 @@ func TestReturnToAllowList(t *testing.T) {
 		"http://127.0.0.1:8080/\r\nx":           false,
 	}
 	for raw, want := range cases {
-		if _, got := h.returnTo(raw); got != want {
+		if _, got := ui.ReturnTo(raw); got != want {
 			t.Errorf("returnTo(%q) = %v, want %v", raw, got, want)
 		}
 	}

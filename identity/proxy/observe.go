@@ -1,4 +1,4 @@
-package web
+package proxy
 
 import (
 	"bytes"
@@ -11,33 +11,16 @@ import (
 	"time"
 
 	"github.com/learnplatform/platform/identity"
+	"github.com/learnplatform/platform/identity/internal/edge"
 	"github.com/learnplatform/platform/identity/kratos"
 	"github.com/learnplatform/platform/kit/server"
 )
 
-// exchange is what the proxy learns about one request on its way to Kratos,
-// for the checks on the way back (ModifyResponse).
-type exchange struct {
-	client   client
-	kind     kratos.Kind
-	sub      *submission
-	remember *bool
-	// login is set for password sign-ins, which count towards lockout.
-	login *loginAttempt
-	// mail is set for code requests counted against the mail limits.
-	mail *mailRequest
-	// logout is set for sign-outs.
-	logout bool
-	// session is who signs out, or who changes their password.
-	session *kratos.Session
-}
-
-type exchangeKey struct{}
-
-// observe looks at Kratos' answer: it applies "keep me signed in", counts
-// failed and successful password sign-ins, and records sign-outs and sent
-// codes in the auth event log.
-func (h *Handler) observe(res *http.Response) error {
+// observe looks at Kratos' answer: it applies "keep me signed in", settles
+// password sign-ins and code requests, voids the tokens of sign-outs and
+// password changes, and records sign-outs and sent codes in the auth event
+// log.
+func (p *Proxy) observe(res *http.Response) error {
 	ex, _ := res.Request.Context().Value(exchangeKey{}).(*exchange)
 	if ex == nil {
 		return nil
@@ -46,21 +29,23 @@ func (h *Handler) observe(res *http.Response) error {
 	switch {
 	case ex.login != nil:
 		applyRemember(res, ex)
-		h.afterLogin(ctx, res, ex)
+		if ex.login.Settle(ctx, res) {
+			p.stalePassword(ctx, res, ex)
+		}
 	case ex.kind == kratos.Settings:
-		h.afterSettings(ctx, res, ex)
+		p.afterSettings(ctx, res, ex)
 	case ex.logout:
 		if ex.session != nil && signedOut(res) {
 			s := ex.session
-			h.record(ctx, identity.Event{Type: identity.EventLogout, IdentityID: s.IdentityID,
+			edge.Record(ctx, p.opts.Events, identity.Event{Type: identity.EventLogout, IdentityID: s.IdentityID,
 				Email: identity.NormalizeIdentifier(s.Email), Detail: map[string]any{"session_id": s.ID}}, ex.client)
-			_ = h.revokeEventually(ctx, identity.ReasonSignOut, func(ctx context.Context) error {
-				return h.revoker.RevokeSession(ctx, s.ID, identity.ReasonSignOut)
+			_ = p.opts.Revocations.Eventually(ctx, identity.ReasonSignOut, func(ctx context.Context) error {
+				return p.opts.Revocations.RevokeSession(ctx, s.ID, identity.ReasonSignOut)
 			}, "user", s.IdentityID, "session", s.ID)
 		}
 	case ex.kind == kratos.Verification || ex.kind == kratos.Recovery:
 		if ex.mail != nil && res.StatusCode >= 400 {
-			h.returnMail(ctx, ex) // Kratos refused the request: no mail
+			ex.mail.Return(ctx) // Kratos refused the request: no mail
 		}
 		email, _ := ex.sub.values["email"].(string)
 		if ex.sub.method == "code" && email != "" && ex.sub.values["code"] == nil && res.StatusCode < 400 {
@@ -68,7 +53,7 @@ func (h *Handler) observe(res *http.Response) error {
 			if ex.kind == kratos.Recovery {
 				typ = identity.EventRecoveryRequested
 			}
-			h.record(ctx, identity.Event{Type: typ, Email: identity.NormalizeIdentifier(email),
+			edge.Record(ctx, p.opts.Events, identity.Event{Type: typ, Email: identity.NormalizeIdentifier(email),
 				FlowID: res.Request.URL.Query().Get("flow"), Detail: map[string]any{"method": "code"}}, ex.client)
 		}
 	}
@@ -86,7 +71,7 @@ func signedOut(res *http.Response) bool {
 		return false
 	}
 	for _, c := range res.Cookies() {
-		if c.Name == SessionCookie && (c.MaxAge < 0 || !c.Expires.IsZero() && c.Expires.Before(time.Now())) {
+		if c.Name == edge.SessionCookie && (c.MaxAge < 0 || !c.Expires.IsZero() && c.Expires.Before(time.Now())) {
 			return true
 		}
 	}
@@ -97,11 +82,11 @@ func signedOut(res *http.Response) bool {
 // tokens of the identity's other sessions are voided (Kratos' own
 // revoke_active_sessions hook ends those sessions), and a browser that had
 // to change its password goes on to where its sign-in was headed.
-func (h *Handler) afterSettings(ctx context.Context, res *http.Response, ex *exchange) {
+func (p *Proxy) afterSettings(ctx context.Context, res *http.Response, ex *exchange) {
 	if ex.sub.method != "password" {
 		return
 	}
-	saved, identityID := h.passwordSaved(ctx, res)
+	saved, identityID := p.passwordSaved(ctx, res)
 	if !saved {
 		return
 	}
@@ -110,16 +95,16 @@ func (h *Handler) afterSettings(ctx context.Context, res *http.Response, ex *exc
 		identityID, keep = ex.session.IdentityID, ex.session.ID
 	}
 	if identityID == "" {
-		h.opts.Logger.Error("password changed by an unknown identity: no tokens revoked", "request_id", server.RequestID(ctx))
+		p.opts.Logger.Error("password changed by an unknown identity: no tokens revoked", "request_id", server.RequestID(ctx))
 	} else {
 		// Without the changer's session (not found before the post) every
 		// token is voided, the changer's too: fail closed.
-		_ = h.revokeEventually(ctx, identity.ReasonPasswordChanged, func(ctx context.Context) error {
-			return h.revoker.RevokeSubject(ctx, identityID, keep, identity.ReasonPasswordChanged)
+		_ = p.opts.Revocations.Eventually(ctx, identity.ReasonPasswordChanged, func(ctx context.Context) error {
+			return p.opts.Revocations.RevokeSubject(ctx, identityID, keep, identity.ReasonPasswordChanged)
 		}, "user", identityID, "kept_session", keep)
 	}
 	if res.StatusCode == http.StatusSeeOther {
-		h.passwordChanged(res)
+		p.passwordChanged(res)
 	}
 }
 
@@ -128,7 +113,7 @@ func (h *Handler) afterSettings(ctx context.Context, res *http.Response, ex *exc
 // state success; a browser form post is sent back to the flow, which then
 // carries message 1050001 ("Your changes have been saved!"). It also
 // returns the flow's identity.
-func (h *Handler) passwordSaved(ctx context.Context, res *http.Response) (bool, string) {
+func (p *Proxy) passwordSaved(ctx context.Context, res *http.Response) (bool, string) {
 	var flow struct {
 		State    string `json:"state"`
 		Identity struct {
@@ -151,9 +136,9 @@ func (h *Handler) passwordSaved(ctx context.Context, res *http.Response) (bool, 
 	if loc, err := url.Parse(res.Header.Get("Location")); id == "" && err == nil {
 		id = loc.Query().Get("flow")
 	}
-	f, err := h.opts.Kratos.Flow(ctx, kratos.Settings, id, res.Request.Header.Get("Cookie"), "")
+	f, err := p.opts.Kratos.Flow(ctx, kratos.Settings, id, res.Request.Header.Get("Cookie"), "")
 	if err != nil {
-		h.opts.Logger.Warn("settings flow unreadable after a password post; if the password was changed, tokens were not revoked",
+		p.opts.Logger.Warn("settings flow unreadable after a password post; if the password was changed, tokens were not revoked",
 			"flow", id, "error", err, "request_id", server.RequestID(ctx))
 		return false, ""
 	}
@@ -162,29 +147,3 @@ func (h *Handler) passwordSaved(ctx context.Context, res *http.Response) (bool, 
 
 // msgSettingsSaved is Kratos' "Your changes have been saved!".
 const msgSettingsSaved = 1050001
-
-// sessionCookie is the value of the Kratos session cookie res sets, or "".
-func sessionCookie(res *http.Response) string {
-	for _, c := range res.Cookies() {
-		if c.Name == SessionCookie && c.Value != "" && c.MaxAge >= 0 {
-			return c.Value
-		}
-	}
-	return ""
-}
-
-// record adds the client's address and agent and stores the event.
-func (h *Handler) record(ctx context.Context, e identity.Event, c client) {
-	if h.opts.Events == nil {
-		return
-	}
-	e.IP, e.UserAgent = c.IP, c.UserAgent
-	h.opts.Events.Record(ctx, e)
-}
-
-func (h *Handler) now() time.Time {
-	if h.opts.Now != nil {
-		return h.opts.Now()
-	}
-	return time.Now()
-}

@@ -1,6 +1,7 @@
-package web
+package pages
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/learnplatform/platform/identity"
@@ -77,7 +78,7 @@ func buildForms(f *kratos.Flow, rules []identity.Rule) []form {
 		}
 	}
 	for g := range byGroup { // groups this code does not know yet still show
-		if !contains(groupOrder, g) {
+		if !slices.Contains(groupOrder, g) {
 			groups = append(groups, g)
 		}
 	}
@@ -128,13 +129,4 @@ func newField(f *kratos.Flow, n kratos.Node, rules []identity.Rule) field {
 		fl.RulesID = id + "-rules"
 	}
 	return fl
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -1,4 +1,4 @@
-package web
+package proxy
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/learnplatform/platform/identity/internal/edge"
 )
 
 // "Keep me signed in": the hosted login form has a checkbox Kratos does not
@@ -17,9 +19,6 @@ import (
 
 // RememberField is the checkbox's name on the login form.
 const RememberField = "remember"
-
-// SessionCookie is Kratos' session cookie name (Kratos' default).
-const SessionCookie = "ory_kratos_session"
 
 // takeRemember takes the checkbox out of a login post and notes it.
 func takeRemember(r *http.Request, ex *exchange) *http.Request {
@@ -46,7 +45,7 @@ func applyRemember(res *http.Response, ex *exchange) {
 	cookies := res.Cookies()
 	var session *http.Cookie
 	for _, c := range cookies {
-		if c.Name == SessionCookie && c.MaxAge >= 0 && c.Value != "" {
+		if c.Name == edge.SessionCookie && c.MaxAge >= 0 && c.Value != "" {
 			session = c
 		}
 	}
