@@ -87,11 +87,11 @@ func run(ctx context.Context, cfg identity.Config, logger *slog.Logger) error {
 		server.PingCheck("postgres", db),
 		server.HTTPCheck("kratos", cfg.Kratos.AdminURL.JoinPath("health/ready").String()),
 	)
-	closeEdge, err := newEdge(ctx, cfg, db, srv, logger)
+	wired, err := newEdge(ctx, cfg, db, srv, logger)
 	if err != nil {
 		return err
 	}
-	defer closeEdge()
+	defer wired.close()
 	return srv.Run(ctx, cfg.Listen)
 }
 
@@ -99,9 +99,8 @@ func run(ctx context.Context, cfg identity.Config, logger *slog.Logger) error {
 // router: the hosted pages, the proxy to Kratos with its limits, the admin
 // API and Kratos' web hooks, every route behind the one-Cookie-header
 // check. The revocation list is loaded (and kept current) before it
-// returns, so no revoked token is accepted from the first request; close
-// waits for the work done after answering and drains the event log.
-func newEdge(ctx context.Context, cfg identity.Config, db *pgxpool.Pool, srv *server.Server, logger *slog.Logger) (func(), error) {
+// returns, so no revoked token is accepted from the first request.
+func newEdge(ctx context.Context, cfg identity.Config, db *pgxpool.Pool, srv *server.Server, logger *slog.Logger) (*running, error) {
 	// Revoked tokens (sign-out, deactivation, role change...) are refused
 	// by the admin API like by the tutor: the list is loaded before the
 	// edge serves, then kept current by PostgreSQL notifications.
@@ -150,7 +149,7 @@ func newEdge(ctx context.Context, cfg identity.Config, db *pgxpool.Pool, srv *se
 	lockouts := postgres.NewLockouts(db, cfg.Policy.Lockout)
 	password := cfg.Policy.PasswordPolicy.Active()
 	events := postgres.NewEventLog(db, logger)
-	fail := func(err error) (func(), error) {
+	fail := func(err error) (*running, error) {
 		events.Close()
 		return nil, err
 	}
@@ -225,7 +224,24 @@ func newEdge(ctx context.Context, cfg identity.Config, db *pgxpool.Pool, srv *se
 	api.Mount(r)
 	receiver.Mount(r)
 	px.Mount(r)
-	return func() { guard.Wait(); events.Close() }, nil
+	return &running{guard: guard, events: events}, nil
+}
+
+// running is a wired edge's work that outlives a request.
+type running struct {
+	guard  *limits.Guard
+	events *postgres.EventLog
+}
+
+// wait waits for the work done after answering (events linked to
+// accounts, lockout notices).
+func (r *running) wait() { r.guard.Wait() }
+
+// close waits for that work and drains the event log: call it after the
+// server stopped.
+func (r *running) close() {
+	r.wait()
+	r.events.Close()
 }
 
 // hydraClient talks to Hydra's admin API, carrying request ids.

@@ -263,11 +263,11 @@ func TestEdgeWiring(t *testing.T) {
 	defer db.Close()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := server.New("identity", logger)
-	closeEdge, err := newEdge(ctx, cfg, db, srv, logger)
+	wired, err := newEdge(ctx, cfg, db, srv, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closeEdge()
+	defer wired.close()
 	ts := httptest.NewServer(srv.Router)
 	defer ts.Close()
 
