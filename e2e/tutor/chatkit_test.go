@@ -70,7 +70,7 @@ func db(t *testing.T) *pgxpool.Pool {
 // gets a streamed course-material answer with a notice; the stream's
 // framing and order are the reference server's.
 func TestCreateThreadStreamsCourseMaterialAnswer(t *testing.T) {
-	l := ck.Learner(t, "alice", "")
+	l := ck.Verified(t, "")
 	c := ck.For(t, l)
 	res := c.Do(t, ck.Create("What is the zero value of a variable?", metadata()))
 	if res.Status != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
@@ -177,7 +177,7 @@ func TestStagesLimitTheMaterial(t *testing.T) {
 	if r := c.Call(t, "PUT", "api/v1/admin/enrollments/"+l.ID+"/go-basics", map[string]any{"unlocked_stage": 3}); r.Status != 403 {
 		t.Fatalf("student setting a stage: %d %s", r.Status, r.Body)
 	}
-	staff := ck.For(t, ck.Learner(t, "instructor", "instructor"))
+	staff := ck.For(t, ck.Verified(t, "instructor"))
 	r = staff.Call(t, "PUT", "api/v1/admin/enrollments/"+l.ID+"/go-basics", map[string]any{"unlocked_stage": 3})
 	if r.Status != 200 || r.Map(t)["unlocked_stage"] != float64(3) {
 		t.Fatalf("instructor setting a stage: %d %s", r.Status, r.Body)
@@ -190,13 +190,14 @@ func TestStagesLimitTheMaterial(t *testing.T) {
 
 // Another user's thread is 404 for every request type, and costs nothing.
 func TestOtherUsersThreadsAreNotFound(t *testing.T) {
-	owner := ck.For(t, ck.Learner(t, "alice", ""))
+	alice := ck.Verified(t, "")
+	owner := ck.For(t, alice)
 	res := owner.Do(t, ck.Create("What is a constant?", metadata()))
 	id := res.ThreadID(t)
 	items := res.DoneItems()
 	msgID, answerID := items[0]["id"].(string), items[len(items)-1]["id"].(string)
 
-	bob := ck.For(t, ck.Learner(t, "bob", ""))
+	bob := ck.For(t, ck.Verified(t, ""))
 	before := bob.Get(t, "api/v1/me").Map(t)["remaining"]
 	for name, req := range map[string]map[string]any{
 		"get":      ck.Req("threads.get_by_id", map[string]any{"thread_id": id}),
@@ -215,7 +216,7 @@ func TestOtherUsersThreadsAreNotFound(t *testing.T) {
 		t.Fatalf("a refused message cost a message: %v → %v", before, after)
 	}
 	// Identity headers are ignored: only the token says who calls.
-	spoof := bob.Do(t, ck.Req("threads.get_by_id", map[string]any{"thread_id": id}), "X-User-Id", ck.Learner(t, "alice", "").ID)
+	spoof := bob.Do(t, ck.Req("threads.get_by_id", map[string]any{"thread_id": id}), "X-User-Id", alice.ID)
 	wantError(t, spoof, 404, "not_found")
 	// The owner still has it, untouched.
 	got := owner.Do(t, ck.Req("threads.get_by_id", map[string]any{"thread_id": id}))
@@ -252,7 +253,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestBadInputIsAProtocolError(t *testing.T) {
-	l := ck.Learner(t, "carol", "")
+	l := ck.Verified(t, "")
 	c := ck.For(t, l)
 	id := c.Do(t, ck.Create("What is a variable?", metadata())).ThreadID(t)
 	threadsBefore := len(listThreads(t, c))
@@ -372,14 +373,14 @@ func TestRateLimitIsExactUnderConcurrency(t *testing.T) {
 	wantError(t, c.Do(t, ck.Add(id, "one more?")), 429, "rate_limited")
 
 	// Staff are exempt.
-	staff := ck.For(t, ck.Learner(t, "instructor", "instructor"))
+	staff := ck.For(t, ck.Verified(t, "instructor"))
 	if me := staff.Get(t, "api/v1/me").Map(t); me["exempt"] != true || me["remaining"] != nil {
 		t.Fatalf("instructor me: %v", me)
 	}
 }
 
 func TestInstructorsAreNotLimited(t *testing.T) {
-	staff := ck.For(t, ck.Learner(t, "admin", "admin"))
+	staff := ck.For(t, ck.Verified(t, "admin"))
 	id := staff.Do(t, ck.Create("What is a constant?", metadata())).ThreadID(t)
 	for i := range 22 {
 		if res := staff.Do(t, ck.Add(id, fmt.Sprintf("again %d", i))); res.Status != 200 {
@@ -390,7 +391,7 @@ func TestInstructorsAreNotLimited(t *testing.T) {
 
 // Keyset pagination by (created_at, id), both orders, with after.
 func TestPagination(t *testing.T) {
-	c := ck.For(t, ck.Learner(t, "instructor", "instructor"))
+	c := ck.For(t, ck.Verified(t, "instructor"))
 	id := c.Do(t, ck.Create("What is a variable?", metadata())).ThreadID(t)
 	for i := range 5 {
 		if res := c.Do(t, ck.Add(id, fmt.Sprintf("And what about step %d?", i))); res.Status != 200 {
@@ -478,7 +479,7 @@ func pageThrough(t *testing.T, c *ck.Client, id, order string, size int) []map[s
 }
 
 func TestUpdateAndDeleteThread(t *testing.T) {
-	c := ck.For(t, ck.Learner(t, "instructor", "instructor"))
+	c := ck.For(t, ck.Verified(t, "instructor"))
 	id := c.Do(t, ck.Create("What is a constant?", metadata())).ThreadID(t)
 	res := c.Do(t, ck.Req("threads.update", map[string]any{"thread_id": id, "title": "Constants"}))
 	if res.Status != 200 || res.Map(t)["title"] != "Constants" {
@@ -495,7 +496,7 @@ func TestUpdateAndDeleteThread(t *testing.T) {
 }
 
 func TestRetryAfterItemRegenerates(t *testing.T) {
-	c := ck.For(t, ck.Learner(t, "instructor", "instructor"))
+	c := ck.For(t, ck.Verified(t, "instructor"))
 	res := c.Do(t, ck.Create("What is a constant?", metadata()))
 	id := res.ThreadID(t)
 	items := res.DoneItems()
@@ -515,7 +516,7 @@ func TestRetryAfterItemRegenerates(t *testing.T) {
 
 // The page context is stored as a hidden item: kept, never shown.
 func TestPageContextIsHiddenButKept(t *testing.T) {
-	c := ck.For(t, ck.Learner(t, "instructor", "instructor"))
+	c := ck.For(t, ck.Verified(t, "instructor"))
 	md := map[string]any{"course": course, "page": map[string]any{
 		"url": "https://learn.example.org/go-basics/values", "title": "Values and variables", "headings": []string{"Zero values", "Constants"},
 	}}
@@ -546,7 +547,7 @@ func TestPageContextIsHiddenButKept(t *testing.T) {
 }
 
 func TestFeedbackReachesAuthors(t *testing.T) {
-	l := ck.Learner(t, "dave", "")
+	l := ck.Verified(t, "")
 	c := ck.For(t, l)
 	res := c.Do(t, ck.Create("What is the zero value of a string?", metadata()))
 	id := res.ThreadID(t)
@@ -560,7 +561,7 @@ func TestFeedbackReachesAuthors(t *testing.T) {
 	if r := c.Get(t, "api/v1/admin/feedback?course=go-basics"); r.Status != 403 {
 		t.Fatalf("student reading feedback: %d", r.Status)
 	}
-	staff := ck.For(t, ck.Learner(t, "instructor", "instructor"))
+	staff := ck.For(t, ck.Verified(t, "instructor"))
 	r := staff.Get(t, "api/v1/admin/feedback?course=go-basics")
 	var rep struct {
 		Sections []struct {
@@ -582,10 +583,10 @@ func TestFeedbackReachesAuthors(t *testing.T) {
 }
 
 func TestUsageReport(t *testing.T) {
-	l := ck.Learner(t, "erin", "")
+	l := ck.Verified(t, "")
 	ck.For(t, l).Do(t, ck.Create("What is a constant?", metadata()))
-	admin := ck.For(t, ck.Learner(t, "admin", "admin"))
-	if r := ck.For(t, ck.Learner(t, "instructor", "instructor")).Get(t, "api/v1/admin/usage"); r.Status != 403 {
+	admin := ck.For(t, ck.Verified(t, "admin"))
+	if r := ck.For(t, ck.Verified(t, "instructor")).Get(t, "api/v1/admin/usage"); r.Status != 403 {
 		t.Fatalf("instructor reading usage: %d", r.Status)
 	}
 	today := time.Now().UTC().Format(time.DateOnly)
@@ -630,7 +631,7 @@ func TestRetentionDeletesThreadsOfEndedEnrollments(t *testing.T) {
 	store := postgres.New(pool)
 	ctx := context.Background()
 
-	staff := ck.For(t, ck.Learner(t, "admin", "admin"))
+	staff := ck.For(t, ck.Verified(t, "admin"))
 	if r := staff.Call(t, "PUT", "api/v1/admin/enrollments/"+l.ID+"/go-basics", map[string]any{"unlocked_stage": 1, "ended": true}); r.Status != 200 {
 		t.Fatalf("end enrollment: %d %s", r.Status, r.Body)
 	}

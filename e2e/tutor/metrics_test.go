@@ -13,7 +13,7 @@ import (
 // The tutor exports what operators watch: streams, answers, first-token
 // time and refused messages, next to the HTTP metrics.
 func TestMetrics(t *testing.T) {
-	l := ck.Learner(t, "metrics", "")
+	l := ck.Verified(t, "")
 	c := ck.For(t, l)
 	if res := c.Do(t, ck.Create("What is a zero value?", metadata())); res.Status != 200 {
 		t.Fatalf("message: %d", res.Status)

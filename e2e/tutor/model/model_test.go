@@ -63,14 +63,16 @@ func TestMain(m *testing.M) {
 	e2etest.Main(m)
 }
 
+// staff is a client for a new instructor: staff need no enrollment and
+// have no daily quota.
 func staff(t *testing.T) *ck.Client {
-	return ck.For(t, ck.Learner(t, "instructor", "instructor"))
+	return ck.For(t, ck.Verified(t, "instructor"))
 }
 
 var goBasics = map[string]any{"course": "go-basics"}
 
 func TestModelAnswerStreams(t *testing.T) {
-	c := ck.For(t, ck.Learner(t, "student", ""))
+	c := ck.For(t, ck.Verified(t, ""))
 	res := c.Do(t, ck.Create("What is the zero value of an int?", goBasics))
 	if res.Status != 200 {
 		t.Fatalf("%d %s", res.Status, res.Body)
@@ -210,7 +212,7 @@ func TestDisconnectMidStreamStillStoresTheAnswer(t *testing.T) {
 func TestUsageCountsTokens(t *testing.T) {
 	l := ck.Verified(t, "")
 	ck.For(t, l).Do(t, ck.Create("How many tokens is this?", goBasics))
-	admin := ck.For(t, ck.Learner(t, "admin", "admin"))
+	admin := ck.For(t, ck.Verified(t, "admin"))
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var rep struct {

@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -294,30 +293,10 @@ func (c *Client) Call(t testing.TB, method, path string, body any, header ...str
 	return c.call(t, method, path, body, header...)
 }
 
-// learners caches accounts by key: creating one (register, verify by
-// mail, sign in through Hydra) takes about a second.
-var (
-	learnersMu sync.Mutex
-	learners   = map[string]e2etest.Learner{}
-)
-
-// Learner returns the test binary's learner named key, with role ("" is
-// student), creating it on first use.
-func Learner(t testing.TB, key, role string) e2etest.Learner {
-	t.Helper()
-	learnersMu.Lock()
-	defer learnersMu.Unlock()
-	if l, ok := learners[key]; ok {
-		return l
-	}
-	l := Verified(t, role)
-	learners[key] = l
-	return l
-}
-
 // Verified is e2etest.NewLearner, tried again when the token it got does
 // not say email_verified (Kratos may mail two codes at registration, and
-// the helper can pick the stale one).
+// the helper can pick the stale one). Each call makes a new account: tests
+// do not share learners, so none sees another's threads, quota or role.
 func Verified(t testing.TB, role string) e2etest.Learner {
 	t.Helper()
 	var l e2etest.Learner

@@ -88,7 +88,7 @@ func dropped(t *testing.T) float64 {
 }
 
 func TestLockedChunksReachNeitherPromptNorLearner(t *testing.T) {
-	c := ck.For(t, ck.Learner(t, "student", ""))
+	c := ck.For(t, ck.Verified(t, ""))
 	for _, tc := range []struct{ name, question string }{
 		{"searched for the message", "What is the zero value of an int?"},
 		{"searched by the model's tool", "[tool] what is the zero value of a string?"},
