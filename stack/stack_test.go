@@ -258,15 +258,10 @@ func TestServicesRejectBadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := t.TempDir()
-	args := []string{"build", "-o", bin + "/"}
-	for _, pkg := range Services {
-		args = append(args, pkg)
-	}
-	build := exec.Command("go", args...)
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	// The services as every test stack gets them (built once per change).
+	bin := filepath.Join(root, ".data", "test", "bin")
+	if err := buildShared(context.Background(), root, bin); err != nil {
+		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	write := func(name, body string) string {
