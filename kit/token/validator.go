@@ -294,30 +294,48 @@ func (v *Validator) checkRevoked(u User) error {
 
 // verify does every check but revocation: the form, the header, the
 // signature and the claims. It also returns what the cache keeps.
+//
+// jwx parses the token (jws.Parse) and its RS256 verifier checks the
+// signature with the key the JWKS serves under the token's kid. Before jwx
+// sees the token, checkCompact makes sure it is one canonical compact JWS
+// and the header members the rules depend on are checked (see
+// parseHeader); the claims are read by parseClaims.
 func (v *Validator) verify(ctx context.Context, raw string, now time.Time) (User, cacheEntry, error) {
-	tok, err := parseCompact(raw)
+	header, err := checkCompact(raw)
 	if err != nil {
 		return User{}, cacheEntry{}, err
 	}
-	if tok.header.Alg != "RS256" {
+	hdr, err := parseHeader(header)
+	if err != nil {
+		return User{}, cacheEntry{}, invalid("malformed", "token header is not a JSON object of the expected types", err)
+	}
+	if hdr.Alg != "RS256" {
 		return User{}, cacheEntry{}, invalid("algorithm", "token must be signed with RS256", nil)
 	}
-	if tok.header.Crit {
+	if hdr.Crit {
 		return User{}, cacheEntry{}, invalid("malformed", "token uses critical header extensions", nil)
 	}
-	if tok.header.B64 {
+	if hdr.B64 {
 		return User{}, cacheEntry{}, invalid("malformed", "token uses the b64 header", nil)
 	}
-	if tok.header.Kid == "" {
+	if hdr.Kid == "" {
 		return User{}, cacheEntry{}, invalid("unknown_key", "token names no signing key (kid)", nil)
 	}
-	ks, keys, err := v.keysFor(ctx, tok.header.Kid, now)
+	msg, err := jws.Parse([]byte(raw), jws.WithCompact())
+	if err != nil {
+		return User{}, cacheEntry{}, invalid("malformed", "token header is not a JSON object of the expected types", err)
+	}
+	ks, keys, err := v.keysFor(ctx, hdr.Kid, now)
 	if err != nil {
 		return User{}, cacheEntry{}, err
 	}
+	// The signed input is the token up to the last dot, as sent: for a
+	// canonical compact JWS it is what jwx would re-encode.
+	signingInput := []byte(raw[:strings.LastIndexByte(raw, '.')])
+	signature := msg.Signatures()[0].Signature()
 	var key *rsa.PublicKey
 	for _, k := range keys {
-		if v.verifier.Verify(tok.signingInput, tok.signature, k) == nil {
+		if v.verifier.Verify(signingInput, signature, k) == nil {
 			key = k
 			break
 		}
@@ -325,11 +343,15 @@ func (v *Validator) verify(ctx context.Context, raw string, now time.Time) (User
 	if key == nil {
 		return User{}, cacheEntry{}, invalid("signature", "signature does not match the signing key", nil)
 	}
-	u, exp, err := v.userFrom(tok.payload, now)
+	c, err := parseClaims(msg.Payload())
+	if err != nil {
+		return User{}, cacheEntry{}, invalid("claims", "token claims are not valid JSON of the expected types", err)
+	}
+	u, err := v.userFrom(c, now)
 	if err != nil {
 		return User{}, cacheEntry{}, err
 	}
-	return u, cacheEntry{user: u, exp: exp, kid: tok.header.Kid, key: key, keys: ks}, nil
+	return u, cacheEntry{user: u, exp: c.Exp.sec, kid: hdr.Kid, key: key, keys: ks}, nil
 }
 
 // keysFor returns the cached keys for kid and the set they are from,
