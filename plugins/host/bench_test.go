@@ -31,7 +31,7 @@ func BenchmarkCallOverhead(b *testing.B) {
 		ingest(b, h, "go")
 	}
 	r := h.Retrievers()[0]
-	raw, err := r.current()
+	raw, err := r.proc.Client()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,5 +18,11 @@
 //   - plugin output is logged tagged with the plugin's name, and calls,
 //     errors, latency, restarts and dropped results are Prometheus metrics.
 //
-// The tutor imports it; nothing in plugins/ outside tests does.
+// The tutor imports it; nothing in plugins/ outside tests does. This
+// package holds what the tutor sees (Spec, Start, Host, the typed
+// Retriever and Guardrail with their checks, the fused search, the
+// guardrail chain, the status table); underneath, internal/process
+// launches and supervises one plugin process and times its calls,
+// internal/pluginlog turns what plugins write into log lines and error
+// messages, and internal/metrics holds the Prometheus series.
 package host

@@ -16,9 +16,9 @@ type Guardrail struct{ *Plugin }
 // CheckInput asks the plugin about what goes to the model.
 func (g *Guardrail) CheckInput(ctx context.Context, in plugins.InputCheck) (plugins.Decision, error) {
 	var d plugins.Decision
-	err := g.call(ctx, "CheckInput", func(ctx context.Context, raw any) error {
+	err := g.proc.Call(ctx, "CheckInput", func(ctx context.Context, client any) error {
 		var err error
-		if d, err = raw.(plugins.Guardrail).CheckInput(ctx, in); err == nil {
+		if d, err = client.(plugins.Guardrail).CheckInput(ctx, in); err == nil {
 			err = validDecision(d)
 		}
 		return err
@@ -29,9 +29,9 @@ func (g *Guardrail) CheckInput(ctx context.Context, in plugins.InputCheck) (plug
 // CheckOutput asks the plugin about a finished answer.
 func (g *Guardrail) CheckOutput(ctx context.Context, out plugins.OutputCheck) (plugins.Decision, error) {
 	var d plugins.Decision
-	err := g.call(ctx, "CheckOutput", func(ctx context.Context, raw any) error {
+	err := g.proc.Call(ctx, "CheckOutput", func(ctx context.Context, client any) error {
 		var err error
-		if d, err = raw.(plugins.Guardrail).CheckOutput(ctx, out); err == nil {
+		if d, err = client.(plugins.Guardrail).CheckOutput(ctx, out); err == nil {
 			err = validDecision(d)
 		}
 		return err

@@ -12,6 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/learnplatform/platform/plugins"
+	"github.com/learnplatform/platform/plugins/host/internal/metrics"
+	"github.com/learnplatform/platform/plugins/host/internal/pluginlog"
+	"github.com/learnplatform/platform/plugins/host/internal/process"
 )
 
 // Options tune the host; zero values take the defaults noted.
@@ -76,12 +79,12 @@ func (o *Options) defaults() {
 // Host runs the declared plugins.
 type Host struct {
 	opts       Options
-	metrics    *metrics
+	metrics    *metrics.Set
 	plugins    []*Plugin
 	retrievers []*Retriever
 	guardrails []*Guardrail
 	closeOnce  sync.Once
-	logs       *logLimiter // the host's own warnings (searches answered without some retrievers)
+	logs       *pluginlog.Limiter // the host's own warnings (searches answered without some retrievers)
 }
 
 // StartError is Start's error when required plugins could not start.
@@ -109,7 +112,7 @@ func (e *StartError) Error() string {
 // with ErrUnavailable meanwhile.
 func Start(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 	opts.defaults()
-	h := &Host{opts: opts, metrics: newMetrics(opts.Registerer), logs: newLogLimiter(opts.LogInterval)}
+	h := &Host{opts: opts, metrics: metrics.New(opts.Registerer), logs: pluginlog.NewLimiter(opts.LogInterval)}
 	seen := map[string]bool{}
 	for i, s := range specs {
 		if err := s.Validate(); err != nil {
@@ -119,9 +122,7 @@ func Start(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 			return nil, fmt.Errorf("plugins[%d]: name %q declared twice", i, s.Name)
 		}
 		seen[s.Name] = true
-		p := &Plugin{spec: s, h: h, state: StateStarting, tail: &tailBuffer{}, logs: newLogLimiter(opts.LogInterval),
-			log:  opts.Logger.With("plugin", s.Name),
-			kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		p := &Plugin{spec: s, proc: process.New(h.processConfig(s)), metrics: h.metrics}
 		h.plugins = append(h.plugins, p)
 		switch s.Kind {
 		case plugins.KindRetriever:
@@ -136,33 +137,24 @@ func Start(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = p.launch(ctx)
+			errs[i] = p.proc.Start(ctx)
 		}()
 	}
 	wg.Wait()
 	failed := &StartError{Failed: map[string]error{}}
 	for i, p := range h.plugins {
-		if errs[i] == nil {
-			continue
-		}
-		p.mu.Lock()
-		p.state, p.lastErr = StateDown, errs[i]
-		p.mu.Unlock()
-		h.metrics.up.WithLabelValues(p.spec.Name).Set(0)
-		p.backoff = opts.MinBackoff
 		switch {
-		case p.spec.Required && !opts.StartDegraded:
+		case errs[i] == nil, opts.StartDegraded:
+		case p.spec.Required:
 			failed.Failed[p.spec.Name] = errs[i]
 			failed.order = append(failed.order, p.spec.Name)
-		case opts.StartDegraded:
-		case p.spec.Required:
 		default:
-			p.log.Warn("optional plugin did not start; running without it and retrying", "error", errs[i].Error())
+			p.proc.Warn("optional plugin did not start; running without it and retrying", "error", errs[i].Error())
 		}
 	}
 	if len(failed.order) > 0 {
 		for _, p := range h.plugins {
-			p.down(errors.New("start-up failed"))
+			p.proc.Kill(errors.New("start-up failed"))
 		}
 		return nil, failed
 	}
@@ -171,9 +163,24 @@ func Start(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 		if errs[i] != nil {
 			logged = errs[i].Error()
 		}
-		go p.supervise(errs[i] == nil, logged)
+		go p.proc.Supervise(logged)
 	}
 	return h, nil
+}
+
+// processConfig is what supervising the plugin of s takes.
+func (h *Host) processConfig(s Spec) process.Config {
+	o := h.opts
+	sum, _ := s.checksum()
+	cfg, _ := s.configJSON()
+	return process.Config{
+		Name: s.Name, Kind: s.Kind, Path: s.Path, Args: s.Args, Env: s.Env,
+		Checksum: sum, ConfigJSON: cfg, Timeout: s.timeout(), MaxResponseBytes: s.maxResponse(),
+		Required: s.Required, ProtocolVersions: ProtocolVersions,
+		StartTimeout: o.StartTimeout, HealthInterval: o.HealthInterval, WatchInterval: o.WatchInterval, LogInterval: o.LogInterval,
+		MinBackoff: o.MinBackoff, MaxBackoff: o.MaxBackoff, StableAfter: o.StableAfter, UnhealthyAfter: o.UnhealthyAfter,
+		Log: o.Logger.With("plugin", s.Name), Metrics: h.metrics,
+	}
 }
 
 // Ready is the host's readiness, for the tutor's /readyz: an error naming
@@ -207,7 +214,7 @@ func (h *Host) Close() {
 		var wg sync.WaitGroup
 		for _, p := range h.plugins {
 			wg.Add(1)
-			go func() { defer wg.Done(); p.close() }()
+			go func() { defer wg.Done(); p.proc.Close() }()
 		}
 		wg.Wait()
 	})

@@ -24,12 +24,6 @@ import (
 
 const evilPkg = "github.com/learnplatform/platform/plugins/internal/testplugins/evil"
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	buildtest.Cleanup()
-	os.Exit(code)
-}
-
 // syncBuffer collects logs from many goroutines.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -48,15 +42,25 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// evil declares the misbehaving test plugin in a mode.
+// evilSum is the checksum of the evil binary, hashed once.
+var evilSum struct {
+	once sync.Once
+	sum  string
+	err  error
+}
+
+// evil declares the misbehaving test plugin in a mode. Its timeout is
+// long enough for a busy machine; tests of timeouts set a short one
+// (slow modes sleep a minute).
 func evil(t testing.TB, name, kind, mode string) Spec {
 	t.Helper()
 	path := buildtest.Build(t, evilPkg)
-	sum, err := FileSHA256(path)
+	evilSum.once.Do(func() { evilSum.sum, evilSum.err = FileSHA256(path) })
+	sum, err := evilSum.sum, evilSum.err
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Spec{Name: name, Kind: kind, Path: path, SHA256: sum, Required: true, Timeout: 500 * time.Millisecond,
+	return Spec{Name: name, Kind: kind, Path: path, SHA256: sum, Required: true, Timeout: 10 * time.Second,
 		Env: map[string]string{"EVIL_MODE": mode, "EVIL_KIND": kind}}
 }
 
@@ -111,6 +115,7 @@ func ingest(t testing.TB, h *Host, course string) {
 }
 
 func TestSearchThroughPluginProcess(t *testing.T) {
+	t.Parallel()
 	f := newFixture()
 	h := f.start(t, evil(t, "mem", plugins.KindRetriever, "ok"))
 	res := h.Ingest(context.Background(), "go", lessons("go"))
@@ -146,10 +151,11 @@ func TestSearchThroughPluginProcess(t *testing.T) {
 
 // metricsCalls reads the calls counter.
 func (Options) metricsCalls(h *Host, plugin, method, outcome string) prometheus.Collector {
-	return h.metrics.calls.WithLabelValues(plugin, method, outcome)
+	return h.metrics.Calls.WithLabelValues(plugin, method, outcome)
 }
 
 func TestMaliciousRetrieverCannotLeakLockedStages(t *testing.T) {
+	t.Parallel()
 	f := newFixture()
 	h := f.start(t, evil(t, "evil", plugins.KindRetriever, "locked"))
 	ingest(t, h, "go")
@@ -162,7 +168,7 @@ func TestMaliciousRetrieverCannotLeakLockedStages(t *testing.T) {
 			t.Errorf("leaked: %+v", c)
 		}
 	}
-	if n := testutil.ToFloat64(h.metrics.dropped.WithLabelValues("evil", "locked")); n != 2 {
+	if n := testutil.ToFloat64(h.metrics.Dropped.WithLabelValues("evil", "locked")); n != 2 {
 		t.Errorf("dropped locked = %v, want 2", n)
 	}
 	if !strings.Contains(f.logs.String(), `"locked":2`) || strings.Count(f.logs.String(), "dropped search results") != 1 {
@@ -171,6 +177,7 @@ func TestMaliciousRetrieverCannotLeakLockedStages(t *testing.T) {
 }
 
 func TestMisbehavingAnswersAreCutOff(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		mode    string
 		chunks  int    // how many chunks survive
@@ -183,13 +190,18 @@ func TestMisbehavingAnswersAreCutOff(t *testing.T) {
 		{mode: "slow", failed: true},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
+			t.Parallel()
 			f := newFixture()
-			h := f.start(t, evil(t, "bad", plugins.KindRetriever, tc.mode))
+			s := evil(t, "bad", plugins.KindRetriever, tc.mode)
+			if tc.mode == "slow" {
+				s.Timeout = 500 * time.Millisecond
+			}
+			h := f.start(t, s)
 			ingest(t, h, "go")
 			start := time.Now()
 			got := h.Search(context.Background(), plugins.Query{Text: "loops", Course: "go", MaxStage: 3, TopK: 4})
-			if took := time.Since(start); took > 2*time.Second {
-				t.Errorf("took %s; the 500ms timeout must cut it off", took)
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("took %s; the 500ms timeout must cut it off (the slow plugin sleeps a minute)", took)
 			}
 			if tc.failed != (got.Failed["bad"] != nil) {
 				t.Fatalf("failed = %v", got.Failed)
@@ -202,14 +214,14 @@ func TestMisbehavingAnswersAreCutOff(t *testing.T) {
 					t.Errorf("invalid chunk passed: %v", err)
 				}
 			}
-			if tc.dropped != "" && testutil.ToFloat64(h.metrics.dropped.WithLabelValues("bad", tc.dropped)) == 0 {
+			if tc.dropped != "" && testutil.ToFloat64(h.metrics.Dropped.WithLabelValues("bad", tc.dropped)) == 0 {
 				t.Errorf("no %s drop counted", tc.dropped)
 			}
 			if tc.mode == "slow" {
 				if !errors.Is(got.Failed["bad"], context.DeadlineExceeded) {
 					t.Errorf("slow: %v", got.Failed["bad"])
 				}
-				if testutil.ToFloat64(h.metrics.calls.WithLabelValues("bad", "Search", "timeout")) != 1 || !strings.Contains(f.logs.String(), "too slow") {
+				if testutil.ToFloat64(h.metrics.Calls.WithLabelValues("bad", "Search", "timeout")) != 1 || !strings.Contains(f.logs.String(), "too slow") {
 					t.Errorf("timeout not counted or logged:\n%s", f.logs)
 				}
 			}
@@ -218,6 +230,7 @@ func TestMisbehavingAnswersAreCutOff(t *testing.T) {
 }
 
 func TestStartFailures(t *testing.T) {
+	t.Parallel()
 	good := evil(t, "x", plugins.KindRetriever, "ok")
 	dir := t.TempDir()
 	noExec := filepath.Join(dir, "noexec")
@@ -238,6 +251,7 @@ func TestStartFailures(t *testing.T) {
 		{"wrong kind", func(s *Spec) { s.Env["EVIL_KIND"] = "guardrail" }, "does not serve the retriever contract"},
 	} {
 		t.Run(tc.name+"/required", func(t *testing.T) {
+			t.Parallel()
 			s := evil(t, "x", plugins.KindRetriever, "ok")
 			tc.edit(&s)
 			f := newFixture()
@@ -247,6 +261,7 @@ func TestStartFailures(t *testing.T) {
 			}
 		})
 		t.Run(tc.name+"/optional", func(t *testing.T) {
+			t.Parallel()
 			s := evil(t, "x", plugins.KindRetriever, "ok")
 			tc.edit(&s)
 			s.Required = false
@@ -282,6 +297,7 @@ func copyFile(t testing.TB, from, to string, mode os.FileMode) {
 }
 
 func TestInvalidDeclarations(t *testing.T) {
+	t.Parallel()
 	ok := Spec{Name: "a", Kind: "retriever", Path: "/bin/true", SHA256: strings.Repeat("0", 64)}
 	for _, tc := range []struct {
 		edit func(*Spec)
@@ -327,6 +343,7 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) time.
 }
 
 func TestKilledPluginIsRestarted(t *testing.T) {
+	t.Parallel()
 	f := newFixture()
 	h := f.start(t, evil(t, "mem", plugins.KindRetriever, "ok"))
 	ingest(t, h, "go")
@@ -351,12 +368,13 @@ func TestKilledPluginIsRestarted(t *testing.T) {
 	if len(got.Failed) > 0 || len(got.Chunks) != 2 {
 		t.Fatalf("after restart: %+v", got)
 	}
-	if st := p.Status(); st.Restarts != 1 || testutil.ToFloat64(h.metrics.restarts.WithLabelValues("mem")) != 1 {
+	if st := p.Status(); st.Restarts != 1 || testutil.ToFloat64(h.metrics.Restarts.WithLabelValues("mem")) != 1 {
 		t.Errorf("restarts: %+v", st)
 	}
 }
 
 func TestCrashDuringCallIsRestarted(t *testing.T) {
+	t.Parallel()
 	f := newFixture()
 	h := f.start(t, evil(t, "crashy", plugins.KindRetriever, "crash"))
 	p := h.Plugin("crashy")
@@ -369,6 +387,7 @@ func TestCrashDuringCallIsRestarted(t *testing.T) {
 }
 
 func TestHungPluginIsRestarted(t *testing.T) {
+	t.Parallel()
 	f := newFixture()
 	f.opts.HealthInterval = 100 * time.Millisecond
 	s := evil(t, "hung", plugins.KindRetriever, "hang-health")
@@ -392,7 +411,9 @@ func TestHungPluginIsRestarted(t *testing.T) {
 }
 
 func TestSwappedBinaryNeverRuns(t *testing.T) {
+	t.Parallel()
 	f := newFixture()
+	f.opts.MinBackoff = 10 * time.Millisecond
 	s := evil(t, "mem", plugins.KindRetriever, "ok")
 	path := filepath.Join(t.TempDir(), "retriever")
 	copyFile(t, s.Path, path, 0o755)
@@ -408,10 +429,12 @@ func TestSwappedBinaryNeverRuns(t *testing.T) {
 	if err := syscall.Kill(p.PID(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "restart refused", func() bool {
-		return strings.Contains(p.Status().LastError, "refusing to run it")
+	// Two restarts refused (the backoff doubles per failed start: 2×, 4×,
+	// then 8× MinBackoff), and the script never ran.
+	waitFor(t, 10*time.Second, "two restarts refused", func() bool {
+		st := p.Status()
+		return strings.Contains(st.LastError, "refusing to run it") && st.Backoff >= 8*f.opts.MinBackoff
 	})
-	time.Sleep(500 * time.Millisecond)
 	if _, err := os.Stat(path + ".ran"); err == nil {
 		t.Fatal("the swapped binary ran")
 	}
@@ -421,6 +444,7 @@ func TestSwappedBinaryNeverRuns(t *testing.T) {
 }
 
 func TestOptionalPluginComesUpWhenFixed(t *testing.T) {
+	t.Parallel()
 	f := newFixture()
 	s := evil(t, "late", plugins.KindRetriever, "ok")
 	good := s.Path
@@ -450,6 +474,7 @@ func TestHostEnvironmentIsNotPassedOn(t *testing.T) {
 }
 
 func TestCheckAndStatus(t *testing.T) {
+	t.Parallel()
 	f := newFixture()
 	bad := evil(t, "gone", plugins.KindRetriever, "ok")
 	bad.Path, bad.Required = "/nonexistent/plugin", false
@@ -488,6 +513,7 @@ func TestCheckAndStatus(t *testing.T) {
 }
 
 func TestFuse(t *testing.T) {
+	t.Parallel()
 	c := func(id string) plugins.Chunk { return plugins.Chunk{ID: id} }
 	got := Fuse(3, []plugins.Chunk{c("a"), c("b"), c("c")}, []plugins.Chunk{c("c"), c("d")})
 	var ids []string
@@ -503,6 +529,7 @@ func TestFuse(t *testing.T) {
 }
 
 func TestHostCloseEndsProcesses(t *testing.T) {
+	t.Parallel()
 	f := newFixture()
 	h, err := Start(context.Background(), []Spec{evil(t, "mem", plugins.KindRetriever, "ok")}, f.opts)
 	if err != nil {

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/learnplatform/platform/plugins"
+	"github.com/learnplatform/platform/plugins/host/internal/pluginlog"
 )
 
 // Limits on what goes to and comes back from a retriever.
@@ -36,11 +36,11 @@ func (r *Retriever) Search(ctx context.Context, q plugins.Query) ([]plugins.Chun
 		return nil, nil
 	}
 	q.TopK = min(max(q.TopK, 1), MaxTopK)
-	q.Text = cut(q.Text, MaxQueryBytes)
+	q.Text = pluginlog.Cut(q.Text, MaxQueryBytes)
 	var got []plugins.Chunk
-	err := r.call(ctx, "Search", func(ctx context.Context, raw any) error {
+	err := r.proc.Call(ctx, "Search", func(ctx context.Context, client any) error {
 		var err error
-		got, err = raw.(plugins.Retriever).Search(ctx, q)
+		got, err = client.(plugins.Retriever).Search(ctx, q)
 		return err
 	})
 	if err != nil {
@@ -61,7 +61,7 @@ func (r *Retriever) screen(q plugins.Query, got []plugins.Chunk) []plugins.Chunk
 	drop := func(reason string, c plugins.Chunk, err error) {
 		counts[reason]++
 		if len(examples[reason]) < 3 {
-			examples[reason] = append(examples[reason], fmt.Sprintf("%q", cut(c.ID, 80)))
+			examples[reason] = append(examples[reason], fmt.Sprintf("%q", pluginlog.Cut(c.ID, 80)))
 		}
 		if firstErr == nil && err != nil {
 			firstErr = err
@@ -89,7 +89,7 @@ func (r *Retriever) screen(q plugins.Query, got []plugins.Chunk) []plugins.Chunk
 	}
 	reasons := make([]string, 0, len(counts))
 	for reason, n := range counts {
-		r.h.metrics.dropped.WithLabelValues(r.spec.Name, reason).Add(float64(n))
+		r.metrics.Dropped.WithLabelValues(r.spec.Name, reason).Add(float64(n))
 		reasons = append(reasons, reason)
 	}
 	sort.Strings(reasons)
@@ -109,7 +109,7 @@ func (r *Retriever) screen(q plugins.Query, got []plugins.Chunk) []plugins.Chunk
 	if counts["locked"] > 0 {
 		msg = "dropped search results above the learner's stage or of another course"
 	}
-	r.warn(msg, args...)
+	r.proc.Warn(msg, args...)
 	return out
 }
 
@@ -117,17 +117,14 @@ func (r *Retriever) screen(q plugins.Query, got []plugins.Chunk) []plugins.Chunk
 // ingestion (it said so at its start, or answered UNIMPLEMENTED), without
 // a warning or an error counted. Ingestion gets ten times the call timeout.
 func (r *Retriever) Ingest(ctx context.Context, course string, lessons []plugins.Lesson) (plugins.IngestReport, error) {
-	r.mu.RLock()
-	info, up := r.info, r.state == StateUp
-	r.mu.RUnlock()
-	if up && !info.Has(plugins.CapabilityIngest) {
-		r.h.metrics.calls.WithLabelValues(r.spec.Name, "Ingest", "unsupported").Inc()
+	if s := r.proc.Snapshot(); s.State == StateUp && !s.Info.Has(plugins.CapabilityIngest) {
+		r.metrics.Calls.WithLabelValues(r.spec.Name, "Ingest", "unsupported").Inc()
 		return plugins.IngestReport{}, fmt.Errorf("%s: %w", r.spec.Name, plugins.ErrUnsupported)
 	}
 	var rep plugins.IngestReport
-	err := r.callWithTimeout(ctx, "Ingest", 10*r.spec.timeout(), func(ctx context.Context, raw any) error {
+	err := r.proc.CallWithTimeout(ctx, "Ingest", 10*r.spec.timeout(), func(ctx context.Context, client any) error {
 		var err error
-		rep, err = raw.(plugins.Ingester).Ingest(ctx, course, lessons)
+		rep, err = client.(plugins.Ingester).Ingest(ctx, course, lessons)
 		return err
 	})
 	return rep, err
@@ -212,7 +209,7 @@ wait:
 		}
 	}
 	if len(res.Failed) > 0 && answered > 0 {
-		if ok, held := h.logs.allow("partial search"); ok {
+		if ok, held := h.logs.Allow("partial search"); ok {
 			names := make([]string, 0, len(res.Failed))
 			for n := range res.Failed {
 				names = append(names, n)
@@ -295,15 +292,4 @@ func (h *Host) Ingest(ctx context.Context, course string, lessons []plugins.Less
 	}
 	wg.Wait()
 	return out
-}
-
-// cut shortens s to at most n bytes without splitting a rune.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/learnplatform/platform/plugins/host/internal/pluginlog"
 )
 
 // NoticeSearchUnavailable is what the tutor tells a learner when no
@@ -100,7 +102,7 @@ func OneLine(s string, n int) string {
 		s = strings.ReplaceAll(s, " |  | ", " | ")
 	}
 	if len(s) > n {
-		s = cut(s, n-3) + "..."
+		s = pluginlog.Cut(s, n-3) + "..."
 	}
 	return s
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/learnplatform/platform/plugins"
+	"github.com/learnplatform/platform/plugins/internal/buildtest"
 )
 
 // crashLoop drives a retriever that crashes on every query with a query
@@ -44,70 +45,96 @@ func TestCrashLoopRestartsPerMinute(t *testing.T) {
 }
 
 // A plugin that starts fine and crashes on every call is restarted ever
-// more slowly (the backoff doubles after every crash of a process that did
-// not stay up StableAfter), up to the cap; the wait is a metric.
+// more slowly: the wait doubles after every crash of a process that did
+// not stay up StableAfter, up to the cap, and is a metric while it lasts.
 func TestCrashLoopBacksOff(t *testing.T) {
-	var maxBackoff float64
-	opts := func(o *Options) {
-		o.MinBackoff, o.MaxBackoff, o.StableAfter = 50*time.Millisecond, time.Second, time.Minute
-	}
+	t.Parallel()
 	f := newFixture()
-	opts(&f.opts)
+	f.opts.MinBackoff, f.opts.MaxBackoff, f.opts.StableAfter = 10*time.Millisecond, 80*time.Millisecond, time.Minute
 	h := f.start(t, evil(t, "crashy", plugins.KindRetriever, "crash"))
-	end := time.Now().Add(4 * time.Second)
-	for time.Now().Before(end) {
-		h.Search(context.Background(), plugins.Query{Text: "loops", Course: "go", MaxStage: 1, TopK: 3})
-		maxBackoff = max(maxBackoff, testutil.ToFloat64(h.metrics.backoff.WithLabelValues("crashy")))
-		time.Sleep(20 * time.Millisecond)
+	p := h.Plugin("crashy")
+	var waits []string
+	for crash := 1; crash <= 5; crash++ {
+		if got := h.Search(context.Background(), plugins.Query{Text: "loops", Course: "go", MaxStage: 1, TopK: 3}); got.Failed["crashy"] == nil {
+			t.Fatalf("crash %d: the search did not fail", crash)
+		}
+		var st Status
+		waitFor(t, 10*time.Second, "down and waiting for its restart", func() bool {
+			st = p.Status()
+			return st.State != StateUp && st.Backoff > 0 &&
+				testutil.ToFloat64(h.metrics.Backoff.WithLabelValues("crashy")) == st.Backoff.Seconds()
+		})
+		waits = append(waits, st.Backoff.String())
+		waitFor(t, 10*time.Second, "restarted", func() bool { return p.Status().Restarts == crash && p.PID() != 0 })
 	}
-	n := h.Plugin("crashy").Status().Restarts
-	// 50+100+200+400+800+1000+1000 ms of waiting fill 4 s with at most 7
-	// restarts (plus their start-up time); without doubling it was ~15.
-	t.Logf("restarts in 4s: %d; largest backoff %.2fs", n, maxBackoff)
-	if n < 3 || n > 7 {
-		t.Errorf("%d restarts in 4s; want 3..7", n)
+	if got, want := strings.Join(waits, " "), "20ms 40ms 80ms 80ms 80ms"; got != want {
+		t.Errorf("waits before the restarts: %s, want %s", got, want)
 	}
-	if maxBackoff != 1 {
-		t.Errorf("backoff reached %vs, want the 1s cap", maxBackoff)
+	if n := testutil.ToFloat64(h.metrics.Restarts.WithLabelValues("crashy")); n != 5 {
+		t.Errorf("restarts counted %v", n)
 	}
-	if got := h.Plugin("crashy").Status().Backoff; got == 0 && h.Plugin("crashy").PID() == 0 {
-		t.Error("no backoff in the status of a down plugin")
+	if n := testutil.ToFloat64(h.metrics.Backoff.WithLabelValues("crashy")); n != 0 {
+		t.Errorf("backoff of a plugin that is up: %v", n)
 	}
 }
 
 // /readyz (Host.Ready) is not ready while a required plugin is down, and
-// names it; an optional plugin that is down does not count.
+// names it and why; an optional plugin that is down does not count. Each
+// plugin runs from a copy of its binary, removed to keep it down.
 func TestReadyWhileRequiredPluginDown(t *testing.T) {
+	t.Parallel()
 	f := newFixture()
-	f.opts.MinBackoff = 1500 * time.Millisecond
-	opt := evil(t, "extra", plugins.KindRetriever, "crash")
-	opt.Required = false
-	h := f.start(t, evil(t, "main", plugins.KindRetriever, "ok"), opt)
+	f.opts.MinBackoff, f.opts.MaxBackoff = 10*time.Millisecond, 50*time.Millisecond
+	bin := buildtest.Build(t, evilPkg)
+	own := func(s Spec) Spec {
+		s.Path = filepath.Join(t.TempDir(), s.Name)
+		copyFile(t, bin, s.Path, 0o755)
+		return s
+	}
+	required := own(evil(t, "main", plugins.KindRetriever, "ok"))
+	optional := own(evil(t, "extra", plugins.KindRetriever, "crash"))
+	optional.Required = false
+	h := f.start(t, required, optional)
 	if err := h.Ready(context.Background()); err != nil {
 		t.Fatalf("ready at start: %v", err)
 	}
-	// The optional one crashes: still ready.
-	h.Plugin("extra").Health(context.Background())
+	// The optional one crashes and stays down: still ready.
+	if err := os.Remove(optional.Path); err != nil {
+		t.Fatal(err)
+	}
 	h.Search(context.Background(), plugins.Query{Text: "loops", Course: "go", MaxStage: 1, TopK: 3})
-	waitFor(t, 5*time.Second, "optional plugin down", func() bool { return h.Plugin("extra").PID() == 0 })
+	waitFor(t, 10*time.Second, "optional plugin down", func() bool {
+		return strings.Contains(h.Plugin("extra").Status().LastError, "not found")
+	})
 	if err := h.Ready(context.Background()); err != nil {
 		t.Errorf("an optional plugin's crash made the host unready: %v", err)
 	}
-	pid := h.Plugin("main").PID()
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+	// The required one is killed and stays down: not ready.
+	if err := os.Remove(required.Path); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "not ready", func() bool { return h.Ready(context.Background()) != nil })
-	err := h.Ready(context.Background())
-	if !strings.Contains(err.Error(), "required plugin main is down") || !strings.Contains(err.Error(), "signal: killed") {
-		t.Errorf("readiness: %v", err)
+	if err := syscall.Kill(h.Plugin("main").PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
 	}
+	waitFor(t, 10*time.Second, "not ready, naming the plugin and why", func() bool {
+		err := h.Ready(context.Background())
+		return err != nil && strings.Contains(err.Error(), "required plugin main is down") && strings.Contains(err.Error(), "not found")
+	})
+	if err := h.Ready(context.Background()); strings.Contains(err.Error(), "extra") {
+		t.Errorf("readiness names an optional plugin: %v", err)
+	}
+	if !strings.Contains(f.logs.String(), "signal: killed") {
+		t.Errorf("the kill is not logged:\n%s", f.logs)
+	}
+	// Its binary is back: so is it, and the host is ready.
+	copyFile(t, bin, required.Path, 0o755)
 	waitFor(t, 10*time.Second, "ready again", func() bool { return h.Ready(context.Background()) == nil })
 }
 
 // A retriever answering 5,000 tiny chunks costs one log line per search,
 // with counts per reason, and repeated searches within LogInterval no more.
 func TestDroppedResultsOneLinePerCall(t *testing.T) {
+	t.Parallel()
 	f := newFixture()
 	h := f.start(t, evil(t, "flood", plugins.KindRetriever, "flood"))
 	got := h.Search(context.Background(), plugins.Query{Text: "loops", Course: "go", MaxStage: 1, TopK: 3})
@@ -118,86 +145,80 @@ func TestDroppedResultsOneLinePerCall(t *testing.T) {
 	if n := strings.Count(logs, `"level":"WARN"`); n != 1 || !strings.Contains(logs, `"excess":4997`) || !strings.Contains(logs, `"dropped":4997`) {
 		t.Errorf("%d warnings for one search:\n%s", n, tailOf(logs, 2000))
 	}
-	if n := testutil.ToFloat64(h.metrics.dropped.WithLabelValues("flood", "excess")); n != 4997 {
+	if n := testutil.ToFloat64(h.metrics.Dropped.WithLabelValues("flood", "excess")); n != 4997 {
 		t.Errorf("excess counted %v", n)
 	}
 	for range 20 {
 		h.Search(context.Background(), plugins.Query{Text: "loops", Course: "go", MaxStage: 1, TopK: 3})
 	}
 	if n := strings.Count(f.logs.String(), `"level":"WARN"`); n != 1 {
-		t.Errorf("%d warnings after 21 searches within the log interval", n)
-	}
-}
-
-func TestLogLimiter(t *testing.T) {
-	now := time.Unix(0, 0)
-	l := newLogLimiter(10 * time.Second)
-	l.now = func() time.Time { return now }
-	if ok, _ := l.allow("a"); !ok {
-		t.Fatal("first line held")
-	}
-	for range 5 {
-		if ok, _ := l.allow("a"); ok {
-			t.Fatal("repeat let through")
-		}
-	}
-	if ok, _ := l.allow("b"); !ok {
-		t.Fatal("another key held")
-	}
-	now = now.Add(11 * time.Second)
-	if ok, held := l.allow("a"); !ok || held != 5 {
-		t.Fatalf("after the interval: %v, %d held", ok, held)
+		t.Errorf("%d warnings after 21 searches within the log interval:\n%s", n, tailOf(f.logs.String(), 2000))
 	}
 }
 
 // A slow retriever costs the soft deadline once another one answered, not
-// its whole timeout; its call is cancelled quietly and it is named.
+// its whole timeout; its call is cancelled quietly and it is named. The
+// slow plugin sleeps a minute, and its timeout is 30s unless said: only
+// the soft deadline or the quorum can answer within 10s.
 func TestSearchSoftDeadline(t *testing.T) {
-	f := newFixture()
-	f.opts.SearchSoftDeadline = 200 * time.Millisecond
-	slow := evil(t, "slow", plugins.KindRetriever, "slow")
-	slow.Timeout = 2 * time.Second
-	h := f.start(t, evil(t, "fast", plugins.KindRetriever, "ok"), slow)
-	ingest(t, h, "go")
-	start := time.Now()
-	got := h.Search(context.Background(), plugins.Query{Text: "loops", Course: "go", MaxStage: 1, TopK: 3})
-	took := time.Since(start)
-	if took > time.Second || len(got.Chunks) != 2 {
-		t.Fatalf("took %s for %d chunks; want the fast answer at the 200ms soft deadline", took, len(got.Chunks))
+	t.Parallel()
+	q := plugins.Query{Text: "loops", Course: "go", MaxStage: 1, TopK: 3}
+	slow := func(t *testing.T) Spec {
+		s := evil(t, "slow", plugins.KindRetriever, "slow")
+		s.Timeout = 30 * time.Second
+		return s
 	}
-	if !errors.Is(got.Failed["slow"], ErrLate) || got.Failed["fast"] != nil {
-		t.Errorf("failed: %v", got.Failed)
-	}
-	waitFor(t, 3*time.Second, "slow call cancelled", func() bool {
-		return testutil.ToFloat64(h.metrics.calls.WithLabelValues("slow", "Search", "cancelled")) == 1
+	t.Run("answers without the slow one", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture()
+		f.opts.SearchSoftDeadline = 200 * time.Millisecond
+		h := f.start(t, evil(t, "fast", plugins.KindRetriever, "ok"), slow(t))
+		ingest(t, h, "go")
+		start := time.Now()
+		got := h.Search(context.Background(), q)
+		if took := time.Since(start); took > 10*time.Second || len(got.Chunks) != 2 {
+			t.Fatalf("took %s for %d chunks; want the fast answer at the 200ms soft deadline", took, len(got.Chunks))
+		}
+		if !errors.Is(got.Failed["slow"], ErrLate) || got.Failed["fast"] != nil {
+			t.Errorf("failed: %v", got.Failed)
+		}
+		waitFor(t, 10*time.Second, "slow call cancelled", func() bool {
+			return testutil.ToFloat64(h.metrics.Calls.WithLabelValues("slow", "Search", "cancelled")) == 1
+		})
+		if strings.Contains(f.logs.String(), "too slow") {
+			t.Error("a cancelled late call was logged as the plugin's failure")
+		}
 	})
-	if strings.Contains(f.logs.String(), "too slow") {
-		t.Error("a cancelled late call was logged as the plugin's failure")
-	}
-	// With nobody answering in time, the soft deadline does not cut short.
-	f2 := newFixture()
-	f2.opts.SearchSoftDeadline = 100 * time.Millisecond
-	slowOnly := evil(t, "slow", plugins.KindRetriever, "slow")
-	h2 := f2.start(t, slowOnly)
-	got = h2.Search(context.Background(), plugins.Query{Text: "loops", Course: "go", MaxStage: 1, TopK: 3})
-	if !errors.Is(got.Failed["slow"], context.DeadlineExceeded) {
-		t.Errorf("alone: %v", got.Failed)
-	}
-	// A quorum answers at once.
-	f3 := newFixture()
-	f3.opts.SearchQuorum = 1
-	h3 := f3.start(t, evil(t, "fast", plugins.KindRetriever, "ok"), evil(t, "slow", plugins.KindRetriever, "slow"))
-	ingest(t, h3, "go")
-	start = time.Now()
-	got = h3.Search(context.Background(), plugins.Query{Text: "loops", Course: "go", MaxStage: 1, TopK: 3})
-	if took := time.Since(start); took > 400*time.Millisecond || len(got.Chunks) != 2 {
-		t.Errorf("quorum 1: %s, %d chunks", took, len(got.Chunks))
-	}
+	t.Run("nobody answered", func(t *testing.T) {
+		// The soft deadline does not cut short; the timeout does.
+		t.Parallel()
+		f := newFixture()
+		f.opts.SearchSoftDeadline = 100 * time.Millisecond
+		s := slow(t)
+		s.Timeout = 500 * time.Millisecond
+		h := f.start(t, s)
+		if got := h.Search(context.Background(), q); !errors.Is(got.Failed["slow"], context.DeadlineExceeded) {
+			t.Errorf("alone: %v", got.Failed)
+		}
+	})
+	t.Run("quorum", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture()
+		f.opts.SearchQuorum, f.opts.SearchSoftDeadline = 1, 30*time.Second
+		h := f.start(t, evil(t, "fast", plugins.KindRetriever, "ok"), slow(t))
+		ingest(t, h, "go")
+		start := time.Now()
+		got := h.Search(context.Background(), q)
+		if took := time.Since(start); took > 10*time.Second || len(got.Chunks) != 2 || !errors.Is(got.Failed["slow"], ErrLate) {
+			t.Errorf("quorum 1: %s, %d chunks, failed %v", took, len(got.Chunks), got.Failed)
+		}
+	})
 }
 
 // A retriever that is not fed by ingestion says so at its start: Ingest
 // skips it without a call, a warning or an error counted.
 func TestReadOnlyRetrieverIngestIsQuiet(t *testing.T) {
+	t.Parallel()
 	f := newFixture()
 	s := evil(t, "ro", plugins.KindRetriever, "ok")
 	s.Env["EVIL_NOINGEST"] = "1"
@@ -208,10 +229,10 @@ func TestReadOnlyRetrieverIngestIsQuiet(t *testing.T) {
 			t.Fatalf("ingest: %+v", res)
 		}
 	}
-	if strings.Contains(f.logs.String(), `"level":"WARN"`) || testutil.ToFloat64(h.metrics.calls.WithLabelValues("ro", "Ingest", "error")) != 0 {
+	if strings.Contains(f.logs.String(), `"level":"WARN"`) || testutil.ToFloat64(h.metrics.Calls.WithLabelValues("ro", "Ingest", "error")) != 0 {
 		t.Errorf("noise:\n%s", f.logs)
 	}
-	if n := testutil.ToFloat64(h.metrics.calls.WithLabelValues("ro", "Ingest", "unsupported")); n != 3 {
+	if n := testutil.ToFloat64(h.metrics.Calls.WithLabelValues("ro", "Ingest", "unsupported")); n != 3 {
 		t.Errorf("unsupported counted %v", n)
 	}
 }
@@ -219,30 +240,23 @@ func TestReadOnlyRetrieverIngestIsQuiet(t *testing.T) {
 // StartDegraded (tutor plugins check) starts the rest when a required
 // plugin fails, keeps it required, and leaves the reporting to the caller.
 func TestStartDegraded(t *testing.T) {
+	t.Parallel()
 	f := newFixture()
 	f.opts.StartDegraded = true
+	f.opts.MinBackoff = 10 * time.Millisecond
 	bad := evil(t, "broken", plugins.KindRetriever, "exit")
 	h := f.start(t, evil(t, "mem", plugins.KindRetriever, "ok"), bad)
 	st := h.Plugin("broken").Status()
 	if !st.Required || st.State == StateUp || !strings.Contains(st.LastError, "boom") {
 		t.Errorf("%+v", st)
 	}
-	time.Sleep(300 * time.Millisecond) // a retry or two
+	// Two retries failed (the backoff doubles per failed start).
+	waitFor(t, 10*time.Second, "two retries", func() bool { return h.Plugin("broken").Status().Backoff >= 4*f.opts.MinBackoff })
 	if logs := f.logs.String(); strings.Contains(logs, "optional plugin") || strings.Contains(logs, `"level":"WARN"`) {
 		t.Errorf("logged:\n%s", logs)
 	}
 	if err := h.Ready(context.Background()); err == nil || !strings.Contains(err.Error(), "broken") {
 		t.Errorf("ready: %v", err)
-	}
-}
-
-func TestTailLeavesOutDebugLines(t *testing.T) {
-	var tb tailBuffer
-	fmt.Fprintln(&tb, `{"@level":"debug","@message":"plugin address","@timestamp":"2026-01-01T00:00:00.000000Z","address":"/tmp/x","network":"unix"}`)
-	fmt.Fprintln(&tb, `{"@level":"error","@message":"cannot open","@timestamp":"2026-01-01T00:00:00.000000Z","file":"data.json"}`)
-	fmt.Fprintln(&tb, "panic: boom")
-	if got := tb.String(); got != "error: cannot open file=data.json | panic: boom" {
-		t.Errorf("tail %q", got)
 	}
 }
 

@@ -64,7 +64,7 @@ func (r retriever) Search(ctx context.Context, q plugins.Query) ([]plugins.Chunk
 		}
 		return out, nil
 	case "slow": // ignores its deadline
-		time.Sleep(5 * time.Second)
+		time.Sleep(time.Minute)
 	case "crash":
 		os.Exit(3)
 	}
@@ -109,7 +109,7 @@ func (guardrail) CheckInput(ctx context.Context, in plugins.InputCheck) (plugins
 	case "malformed":
 		return plugins.Decision{Action: plugins.Block}, nil
 	case "slow":
-		time.Sleep(5 * time.Second)
+		time.Sleep(time.Minute)
 	case "error":
 		return plugins.Decision{}, errors.New("rules failed to load")
 	}
@@ -140,7 +140,7 @@ func (guardrail) CheckOutput(ctx context.Context, out plugins.OutputCheck) (plug
 	case "malformed":
 		return plugins.Decision{Action: plugins.Rewrite, Reason: "no text"}, nil
 	case "slow":
-		time.Sleep(5 * time.Second)
+		time.Sleep(time.Minute)
 	case "error":
 		return plugins.Decision{}, errors.New("rules failed to load")
 	}

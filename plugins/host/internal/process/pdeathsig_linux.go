@@ -1,4 +1,4 @@
-package host
+package process
 
 import (
 	"os/exec"

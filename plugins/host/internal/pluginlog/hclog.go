@@ -1,4 +1,4 @@
-package host
+package pluginlog
 
 import (
 	"context"
@@ -21,11 +21,13 @@ import (
 type hclogger struct {
 	l          *slog.Logger
 	args       []any
-	exit       *exitStatus
+	exit       *ExitStatus
 	fromPlugin bool
 }
 
-func newHclog(l *slog.Logger, exit *exitStatus) hclog.Logger { return &hclogger{l: l, exit: exit} }
+// Hclog is go-plugin's logger for one plugin: l is tagged with the
+// plugin's name, and exit receives the process's exit status.
+func Hclog(l *slog.Logger, exit *ExitStatus) hclog.Logger { return &hclogger{l: l, exit: exit} }
 
 func slogLevel(level hclog.Level) slog.Level {
 	switch level {

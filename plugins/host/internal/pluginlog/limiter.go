@@ -1,14 +1,14 @@
-package host
+package pluginlog
 
 import (
 	"sync"
 	"time"
 )
 
-// logLimiter lets one line per key through per interval and counts the
+// Limiter lets one line per key through per interval and counts the
 // ones it holds back, so a plugin that fails every call costs a line now
 // and then with a count, not a line per call.
-type logLimiter struct {
+type Limiter struct {
 	interval time.Duration
 	now      func() time.Time
 
@@ -17,13 +17,14 @@ type logLimiter struct {
 	held map[string]int
 }
 
-func newLogLimiter(interval time.Duration) *logLimiter {
-	return &logLimiter{interval: interval, now: time.Now, next: map[string]time.Time{}, held: map[string]int{}}
+// NewLimiter lets one line per key through per interval.
+func NewLimiter(interval time.Duration) *Limiter {
+	return &Limiter{interval: interval, now: time.Now, next: map[string]time.Time{}, held: map[string]int{}}
 }
 
-// allow reports whether a line for key may be logged now and, if so, how
+// Allow reports whether a line for key may be logged now and, if so, how
 // many were held back since the last one.
-func (l *logLimiter) allow(key string) (ok bool, held int) {
+func (l *Limiter) Allow(key string) (ok bool, held int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()

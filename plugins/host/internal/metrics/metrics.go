@@ -1,52 +1,57 @@
-package host
+// Package metrics holds the plugin host's Prometheus series, one set per
+// host, shared by the supervised processes (calls, latency, up, restarts,
+// backoff) and the host's answer screening (dropped results).
+package metrics
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// metrics are the host's per-plugin figures.
-type metrics struct {
-	calls    *prometheus.CounterVec   // plugin, method, outcome
-	latency  *prometheus.HistogramVec // plugin, method
-	up       *prometheus.GaugeVec     // plugin
-	restarts *prometheus.CounterVec   // plugin
-	dropped  *prometheus.CounterVec   // plugin, reason
-	backoff  *prometheus.GaugeVec     // plugin
+// Set is the host's per-plugin figures.
+type Set struct {
+	Calls    *prometheus.CounterVec   // plugin, method, outcome
+	Latency  *prometheus.HistogramVec // plugin, method
+	Up       *prometheus.GaugeVec     // plugin
+	Restarts *prometheus.CounterVec   // plugin
+	Dropped  *prometheus.CounterVec   // plugin, reason
+	Backoff  *prometheus.GaugeVec     // plugin
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+// New makes the series and registers them with reg (none when nil). Two
+// hosts on one registry share their series.
+func New(reg prometheus.Registerer) *Set {
+	m := &Set{
+		Calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tutor_plugin_calls_total",
 			Help: "Calls to plugins by outcome: ok, error, timeout, unavailable, invalid (a malformed answer).",
 		}, []string{"plugin", "method", "outcome"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "tutor_plugin_call_duration_seconds",
 			Help:    "Time plugins took to answer, errors included.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"plugin", "method"}),
-		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tutor_plugin_up",
 			Help: "1 while the plugin process is running and configured, else 0.",
 		}, []string{"plugin"}),
-		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tutor_plugin_restarts_total",
 			Help: "Plugin processes restarted after exiting or failing health checks.",
 		}, []string{"plugin"}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tutor_plugin_dropped_results_total",
 			Help: "Results the host dropped: locked (above the learner's stage or another course), malformed, oversized, duplicate, excess (beyond top_k).",
 		}, []string{"plugin", "reason"}),
-		backoff: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Backoff: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tutor_plugin_restart_backoff_seconds",
 			Help: "While a plugin is down, the wait before its next start (doubling per crash or failed start, up to the cap); 0 while it is up.",
 		}, []string{"plugin"}),
 	}
 	if reg != nil {
-		m.calls = register(reg, m.calls)
-		m.latency = register(reg, m.latency)
-		m.up = register(reg, m.up)
-		m.restarts = register(reg, m.restarts)
-		m.dropped = register(reg, m.dropped)
-		m.backoff = register(reg, m.backoff)
+		m.Calls = register(reg, m.Calls)
+		m.Latency = register(reg, m.Latency)
+		m.Up = register(reg, m.Up)
+		m.Restarts = register(reg, m.Restarts)
+		m.Dropped = register(reg, m.Dropped)
+		m.Backoff = register(reg, m.Backoff)
 	}
 	return m
 }
