@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/learnplatform/platform/plugins/internal/buildtest"
 )
 
 // block is a fenced code block of docs/plugins.md.
@@ -110,17 +112,12 @@ func TestDocsWalkthrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	home := t.TempDir()
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin, "./tutor/cmd/tutor")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the tutor: %v\n%s", err, out)
-	}
+	tutor := buildtest.Build(t, "github.com/learnplatform/platform/tutor/cmd/tutor")
 	var script strings.Builder
 	script.WriteString("set -euo pipefail\n")
 	for _, b := range docBlocks(t) {
 		if b.lang == "sh" && b.tag == "" {
-			body := strings.ReplaceAll(b.body, "$PLATFORM/bin/tutor", bin+"/tutor")
+			body := strings.ReplaceAll(b.body, "$PLATFORM/bin/tutor", tutor)
 			script.WriteString("# docs/plugins.md line " + strconv.Itoa(b.line) + "\n" + body + "cd " + root + "\n")
 		}
 	}

@@ -19,23 +19,27 @@ import (
 	plugin "github.com/hashicorp/go-plugin"
 
 	"github.com/learnplatform/platform/plugins"
+	"github.com/learnplatform/platform/plugins/internal/buildtest"
 )
 
 // Build compiles the main package pkg (an import path, or a directory
-// like "." or "./cmd/x") into a temporary directory and returns the
-// binary's path.
+// like "." or "./cmd/x") and returns the path of a copy of the binary in
+// a temporary directory of the test's own (it may move or change it).
+// The package is linked once per test binary, into a directory under
+// os.TempDir that later runs reuse while it is up to date (go build links
+// again when the package, a dependency or the toolchain changed).
 func Build(t testing.TB, pkg string) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), filepath.Base(pkg))
-	if pkg == "." {
-		wd, _ := os.Getwd()
-		out = filepath.Join(filepath.Dir(out), filepath.Base(wd))
+	shared := buildtest.Build(t, pkg)
+	b, err := os.ReadFile(shared)
+	if err != nil {
+		t.Fatal(err)
 	}
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	own := filepath.Join(t.TempDir(), filepath.Base(shared))
+	if err := os.WriteFile(own, b, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return own
 }
 
 // Launch starts the plugin binary at path the way the tutor's host does

@@ -19,11 +19,13 @@ func TestRetrieverSuiteInProcess(t *testing.T) {
 }
 
 func TestRetrieverSuiteOverGRPC(t *testing.T) {
+	t.Parallel()
 	r := plugintest.LaunchRetriever(t, plugintest.Build(t, evil), nil, "EVIL_MODE=ok")
 	plugintest.Retriever(t, r, nil)
 }
 
 func TestGuardrailSuiteOverGRPC(t *testing.T) {
+	t.Parallel()
 	g := plugintest.LaunchGuardrail(t, plugintest.Build(t, evil), nil, "EVIL_MODE=ok", "EVIL_KIND=guardrail")
 	plugintest.Guardrail(t, g,
 		plugintest.Case{Name: "block", Input: &plugins.InputCheck{Message: "BLOCKME"}, Want: plugins.Block},
