@@ -1,10 +1,6 @@
 package tutor
 
-import (
-	"context"
-
-	"github.com/learnplatform/platform/kit/config"
-)
+import "context"
 
 // LessonInfo is a lesson without its text: a line of a course's outline.
 type LessonInfo struct {
@@ -24,17 +20,4 @@ type LessonStore interface {
 	// Lesson returns one lesson with its Markdown body (Sections empty);
 	// ENOTFOUND when there is none.
 	Lesson(ctx context.Context, course, lesson string) (Lesson, error)
-}
-
-// Web configures the learner web app the tutor serves.
-type Web struct {
-	// IdentityURL is the hosted login UI (the identity edge): the app links
-	// to its registration and verification pages and checks it is up.
-	IdentityURL config.URL `yaml:"identity_url"`
-	// IdentityInternalURL is where the tutor itself checks the edge when
-	// that differs from what browsers use (containers). Default: IdentityURL.
-	IdentityInternalURL config.URL `yaml:"identity_internal_url"`
-	// ClientID is the OAuth2 public client the app signs in as (default
-	// tutor-web, ory-config/clients.yaml).
-	ClientID string `yaml:"client_id"`
 }

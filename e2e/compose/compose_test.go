@@ -27,7 +27,7 @@ import (
 	"github.com/learnplatform/platform/consent"
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/kit/config"
-	"github.com/learnplatform/platform/tutor"
+	tutorconfig "github.com/learnplatform/platform/tutor/config"
 )
 
 const (
@@ -187,7 +187,7 @@ func TestServiceConfigs(t *testing.T) {
 		checkPublished(t, p, "identity", cfg.LoginURL)
 	})
 	t.Run("tutor", func(t *testing.T) {
-		cfg := tutor.DefaultConfig()
+		cfg := tutorconfig.Default()
 		loadConfig(t, p, "tutor", &cfg)
 		checkAddresses(t, p, "tutor", cfg.Listen, cfg.Hydra.InternalURL, cfg.Web.IdentityInternalURL)
 		checkIssuer(t, p, "tutor", cfg.Hydra.Issuer)

@@ -24,7 +24,7 @@ import (
 	"github.com/learnplatform/platform/kit/token"
 	launcher "github.com/learnplatform/platform/stack"
 	"github.com/learnplatform/platform/stack/oryconfig"
-	"github.com/learnplatform/platform/tutor"
+	tutorconfig "github.com/learnplatform/platform/tutor/config"
 )
 
 // The compose file's Kratos reports its flows to the edge with the same
@@ -133,7 +133,7 @@ func TestComposeOryServices(t *testing.T) {
 		if disc.Issuer != issuer || disc.JWKSURI != issuer+".well-known/jwks.json" {
 			t.Fatalf("discovery: %+v, want issuer %s", disc, issuer)
 		}
-		tutorCfg := tutor.DefaultConfig()
+		tutorCfg := tutorconfig.Default()
 		loadConfig(t, r.p, "tutor", &tutorCfg)
 		if tutorCfg.Hydra.Issuer.String() != issuer {
 			t.Fatalf("the tutor trusts %s", tutorCfg.Hydra.Issuer.String())

@@ -32,7 +32,7 @@ import (
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/stack"
-	"github.com/learnplatform/platform/tutor"
+	tutorconfig "github.com/learnplatform/platform/tutor/config"
 )
 
 func root(t *testing.T) string {
@@ -252,7 +252,7 @@ func TestConfigMapsLoadWithTheServicesTypes(t *testing.T) {
 	if err := config.LoadBytes("consent.yml", []byte(get("consent-config", "consent.yml")), &cc, env); err != nil {
 		t.Fatal(err)
 	}
-	tc := tutor.DefaultConfig()
+	tc := tutorconfig.Default()
 	if err := config.LoadBytes("tutor.yml", []byte(get("tutor-config", "tutor.yml")), &tc, env); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/learnplatform/platform/kit/server"
 	"github.com/learnplatform/platform/tutor"
+	"github.com/learnplatform/platform/tutor/chatkit/protocol"
 )
 
 // errorBody is how this endpoint answers an error before any stream
@@ -18,7 +19,7 @@ import (
 // (error.code, error.message) that every other API of the platform uses,
 // plus the quota on 429.
 type errorBody struct {
-	ErrorEvent
+	protocol.ErrorEvent
 	Error     server.ErrorDetail `json:"error"`
 	Limit     *int               `json:"limit,omitempty"`
 	Remaining *int               `json:"remaining,omitempty"`
@@ -50,7 +51,7 @@ func status(code string) int {
 func writeError(w http.ResponseWriter, err error) {
 	code := tutor.ErrorCode(err)
 	body := errorBody{
-		ErrorEvent: ErrorEvent{Type: EvError, Code: ErrorCodeCustom, Message: ptr(tutor.ErrorMessage(err))},
+		ErrorEvent: protocol.ErrorEvent{Type: protocol.EvError, Code: protocol.ErrorCodeCustom, Message: ptr(tutor.ErrorMessage(err))},
 		Error:      server.ErrorDetail{Code: code, Message: tutor.ErrorMessage(err)},
 	}
 	var rl *tutor.RateLimitError
@@ -81,13 +82,13 @@ func writeAuthError(w http.ResponseWriter, st int, platform []byte) {
 		pe.Error = server.ErrorDetail{Code: "unauthenticated", Message: http.StatusText(st)}
 	}
 	writeJSON(w, st, errorBody{
-		ErrorEvent: ErrorEvent{Type: EvError, Code: ErrorCodeCustom, Message: ptr(pe.Error.Message)},
+		ErrorEvent: protocol.ErrorEvent{Type: protocol.EvError, Code: protocol.ErrorCodeCustom, Message: ptr(pe.Error.Message)},
 		Error:      pe.Error,
 	})
 }
 
 func writeJSON(w http.ResponseWriter, st int, v any) {
-	b, err := marshal(v)
+	b, err := protocol.Marshal(v)
 	if err != nil {
 		b = []byte(`{"type":"error","code":"custom","allow_retry":true,"error":{"code":"internal","message":"internal error"}}`)
 		st = http.StatusInternalServerError

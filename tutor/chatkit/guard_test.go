@@ -1,14 +1,15 @@
 package chatkit
 
 import (
-	"github.com/learnplatform/platform/kit/account"
-
 	"context"
 	"sync/atomic"
 	"testing"
 
+	"github.com/learnplatform/platform/kit/account"
 	"github.com/learnplatform/platform/tutor"
 	"github.com/learnplatform/platform/tutor/agent"
+	"github.com/learnplatform/platform/tutor/chatkit/protocol"
+	"github.com/learnplatform/platform/tutor/memstore"
 )
 
 // deadGuard stands for guardrail plugins that fail: every input is blocked
@@ -38,8 +39,7 @@ func (g *deadGuard) CheckOutput(_ context.Context, out tutor.GuardOutput) tutor.
 // and it does not count against the learner's quota.
 func TestUncheckedInputIsNotChargedNorScreenedTwice(t *testing.T) {
 	g := &deadGuard{}
-	e := newEnv(t, Config{Guard: g})
-	e.h.cfg.Responder = agent.Material{Retriever: e.store, Guard: g}
+	e := newEnvWith(t, Config{Guard: g}, func(s *memstore.Store) tutor.Responder { return agent.Material{Retriever: s, Guard: g} })
 	for i := range 3 {
 		r := e.do(t, "u1", create("What is a loop?", map[string]any{"course": course}))
 		ans := r.doneItem(tutor.ItemAssistantMessage)
@@ -47,8 +47,8 @@ func TestUncheckedInputIsNotChargedNorScreenedTwice(t *testing.T) {
 			t.Fatalf("no answer: %v", r.events)
 		}
 		text := ans["content"].([]any)[0].(map[string]any)["text"]
-		if text != uncheckedInput || r.find(EvItemReplaced) != nil {
-			t.Fatalf("answer %q, replaced %v", text, r.find(EvItemReplaced))
+		if text != uncheckedInput || r.find(protocol.EvItemReplaced) != nil {
+			t.Fatalf("answer %q, replaced %v", text, r.find(protocol.EvItemReplaced))
 		}
 		if n := e.counted("u1"); n != 0 {
 			t.Fatalf("message %d: %d counted, want none", i, n)
@@ -57,7 +57,7 @@ func TestUncheckedInputIsNotChargedNorScreenedTwice(t *testing.T) {
 			t.Errorf("no notice that the message was given back: %v", r.events)
 		}
 		stored := e.items(t, r.threadID(t))
-		if got, _ := itemText(stored[len(stored)-1].Payload); got != uncheckedInput {
+		if got, _ := protocol.MessageText(stored[len(stored)-1].Payload); got != uncheckedInput {
 			t.Errorf("stored %q", got)
 		}
 	}
@@ -70,11 +70,10 @@ func TestUncheckedInputIsNotChargedNorScreenedTwice(t *testing.T) {
 // its message is not screened as an answer either.
 func TestBlockedInputCountsButIsNotScreenedAsAnAnswer(t *testing.T) {
 	g := &deadGuard{block: "Let's keep to the course."}
-	e := newEnv(t, Config{Guard: g})
-	e.h.cfg.Responder = agent.Material{Retriever: e.store, Guard: g}
+	e := newEnvWith(t, Config{Guard: g}, func(s *memstore.Store) tutor.Responder { return agent.Material{Retriever: s, Guard: g} })
 	r := e.do(t, "u1", create("What is the weather?", map[string]any{"course": course}))
 	ans := r.doneItem(tutor.ItemAssistantMessage)
-	if text := ans["content"].([]any)[0].(map[string]any)["text"]; text != g.block || r.find(EvItemReplaced) != nil {
+	if text := ans["content"].([]any)[0].(map[string]any)["text"]; text != g.block || r.find(protocol.EvItemReplaced) != nil {
 		t.Fatalf("answer %q", text)
 	}
 	if n := e.counted("u1"); n != 1 {
@@ -88,8 +87,7 @@ func TestBlockedInputCountsButIsNotScreenedAsAnAnswer(t *testing.T) {
 // Staff are never counted, so nothing is given back.
 func TestUncheckedInputOfStaff(t *testing.T) {
 	g := &deadGuard{}
-	e := newEnv(t, Config{Guard: g})
-	e.h.cfg.Responder = agent.Material{Retriever: e.store, Guard: g}
+	e := newEnvWith(t, Config{Guard: g}, func(s *memstore.Store) tutor.Responder { return agent.Material{Retriever: s, Guard: g} })
 	r := e.do(t, "i1", create("What is a loop?", map[string]any{"course": course}), account.RoleInstructor)
 	if givenBack(r) {
 		t.Error("told staff a message was given back")
@@ -100,7 +98,7 @@ func TestUncheckedInputOfStaff(t *testing.T) {
 // not count.
 func givenBack(r result) bool {
 	for _, ev := range r.events {
-		if ev["type"] == EvNotice && ev["message"] == "This message did not count against your daily limit." {
+		if ev["type"] == protocol.EvNotice && ev["message"] == "This message did not count against your daily limit." {
 			return true
 		}
 	}

@@ -1,8 +1,6 @@
 package chatkit
 
 import (
-	"github.com/learnplatform/platform/kit/account"
-
 	"bufio"
 	"bytes"
 	"context"
@@ -18,8 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/learnplatform/platform/kit/account"
 	"github.com/learnplatform/platform/kit/token"
 	"github.com/learnplatform/platform/tutor"
+	"github.com/learnplatform/platform/tutor/chatkit/protocol"
 	"github.com/learnplatform/platform/tutor/memstore"
 )
 
@@ -38,6 +38,13 @@ type env struct {
 
 func newEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
+	return newEnvWith(t, cfg, nil)
+}
+
+// newEnvWith is newEnv with a Responder made over the env's store (nil:
+// cfg.Responder, else echo).
+func newEnvWith(t *testing.T, cfg Config, responder func(*memstore.Store) tutor.Responder) *env {
+	t.Helper()
 	store := memstore.New()
 	_, err := store.Ingest(context.Background(), []tutor.Lesson{
 		{Course: course, Lesson: "values", Stage: 1, Title: "Values", Body: "zero values",
@@ -53,6 +60,9 @@ func newEnv(t *testing.T, cfg Config) *env {
 		cfg.DailyMessages = 20
 	}
 	cfg.MaxMessageBytes, cfg.MaxPageSize = 8192, 100
+	if responder != nil {
+		cfg.Responder = responder(store)
+	}
 	if cfg.Responder == nil {
 		cfg.Responder = echo{}
 	}
@@ -120,7 +130,7 @@ func (g *gate) wait(t *testing.T, n int) []string {
 }
 
 func create(text string, md map[string]any) map[string]any {
-	req := map[string]any{"type": ReqThreadsCreate, "params": map[string]any{"input": input(text)}}
+	req := map[string]any{"type": protocol.ReqThreadsCreate, "params": map[string]any{"input": input(text)}}
 	if md != nil {
 		req["metadata"] = md
 	}
@@ -128,11 +138,11 @@ func create(text string, md map[string]any) map[string]any {
 }
 
 func add(thread, text string) map[string]any {
-	return map[string]any{"type": ReqThreadsAddUserMessage, "params": map[string]any{"thread_id": thread, "input": input(text)}}
+	return map[string]any{"type": protocol.ReqThreadsAddUserMessage, "params": map[string]any{"thread_id": thread, "input": input(text)}}
 }
 
 func retry(thread, item string) map[string]any {
-	return map[string]any{"type": ReqThreadsRetryAfterItem, "params": map[string]any{"thread_id": thread, "item_id": item}}
+	return map[string]any{"type": protocol.ReqThreadsRetryAfterItem, "params": map[string]any{"thread_id": thread, "item_id": item}}
 }
 
 func input(text string) map[string]any {
@@ -207,7 +217,7 @@ func (r result) find(typ string) map[string]any {
 
 func (r result) threadID(t *testing.T) string {
 	t.Helper()
-	ev := r.find(EvThreadCreated)
+	ev := r.find(protocol.EvThreadCreated)
 	if ev == nil {
 		t.Fatalf("no thread.created: %d %v %v", r.status, r.body, r.events)
 	}
@@ -217,7 +227,7 @@ func (r result) threadID(t *testing.T) string {
 // doneItem returns the first thread.item.done of the given item type.
 func (r result) doneItem(typ string) map[string]any {
 	for _, ev := range r.events {
-		if ev["type"] == EvItemDone && ev["item"].(map[string]any)["type"] == typ {
+		if ev["type"] == protocol.EvItemDone && ev["item"].(map[string]any)["type"] == typ {
 			return ev["item"].(map[string]any)
 		}
 	}
@@ -287,7 +297,7 @@ func TestRetryCountsAgainstTheQuota(t *testing.T) {
 				t.Fatalf("retry %d: %d counted, want %d", i+1, got, i+2)
 			}
 			remaining := 20 - (i + 2)
-			if n := r.find(EvNotice); (remaining <= 3) != (n != nil) {
+			if n := r.find(protocol.EvNotice); (remaining <= 3) != (n != nil) {
 				t.Fatalf("retry %d (%d left): notice %v", i+1, remaining, n)
 			}
 			continue
@@ -530,7 +540,7 @@ func TestSlotsComeBackHoweverAnswersEnd(t *testing.T) {
 		res := e.open(context.Background(), t, "u1", create("q", map[string]any{"course": course}))
 		g.wait(t, 1)
 		g.release <- errors.New("model down")
-		if r := read(t, res); r.find(EvError) == nil {
+		if r := read(t, res); r.find(protocol.EvError) == nil {
 			t.Fatalf("no error event: %v", r.events)
 		}
 		e.waitFree(t, "u1")
@@ -539,7 +549,7 @@ func TestSlotsComeBackHoweverAnswersEnd(t *testing.T) {
 		g := newGate()
 		e := newEnv(t, Config{Responder: g, MaxAnswersPerUser: 1, AnswerTimeout: 100 * time.Millisecond})
 		r := e.do(t, "u1", create("q", map[string]any{"course": course}))
-		if ev := r.find(EvError); ev == nil || !strings.Contains(ev["message"].(string), "too long") {
+		if ev := r.find(protocol.EvError); ev == nil || !strings.Contains(ev["message"].(string), "too long") {
 			t.Fatalf("events %v", r.events)
 		}
 		e.waitFree(t, "u1")
@@ -558,7 +568,7 @@ func TestSlotsComeBackHoweverAnswersEnd(t *testing.T) {
 	t.Run("refused before the answer", func(t *testing.T) {
 		e := newEnv(t, Config{MaxAnswersPerUser: 1})
 		wantRefused(t, e.do(t, "u1", add("thr_nope", "q")), http.StatusNotFound, tutor.ENOTFOUND)
-		wantRefused(t, e.do(t, "u1", map[string]any{"type": ReqThreadsCreate, "params": map[string]any{}}), http.StatusBadRequest, tutor.EINVALID)
+		wantRefused(t, e.do(t, "u1", map[string]any{"type": protocol.ReqThreadsCreate, "params": map[string]any{}}), http.StatusBadRequest, tutor.EINVALID)
 		e.waitFree(t, "u1")
 		if r := e.do(t, "u1", create("q", map[string]any{"course": course})); r.status != http.StatusOK {
 			t.Fatalf("%d %v", r.status, r.body)

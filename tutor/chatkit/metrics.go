@@ -1,9 +1,9 @@
 package chatkit
 
 import (
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/learnplatform/platform/tutor/chatkit/answer"
 )
 
 // metrics are the ChatKit endpoint's figures, next to kit/server's HTTP
@@ -45,13 +45,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-func (m *metrics) answered(failed bool, firstToken time.Duration) {
+// answered counts an answer that ended.
+func (m *metrics) answered(o answer.Outcome) {
 	outcome := "done"
-	if failed {
+	if o.Failed {
 		outcome = "failed"
 	}
 	m.answers.WithLabelValues(outcome).Inc()
-	if firstToken > 0 {
-		m.firstToken.Observe(firstToken.Seconds())
+	if o.FirstText > 0 {
+		m.firstToken.Observe(o.FirstText.Seconds())
+	}
+	if o.Replaced {
+		m.replaced.Inc()
 	}
 }

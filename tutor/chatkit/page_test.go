@@ -9,6 +9,8 @@ import (
 	"github.com/learnplatform/platform/tutor"
 	"github.com/learnplatform/platform/tutor/agent"
 	"github.com/learnplatform/platform/tutor/agent/fakemodel"
+	"github.com/learnplatform/platform/tutor/chatkit/protocol"
+	"github.com/learnplatform/platform/tutor/memstore"
 )
 
 // The page the learner's browser describes in metadata.page travels from
@@ -20,9 +22,10 @@ func TestPageContextReachesTheModelOnlyAsUntrustedUserContent(t *testing.T) {
 		return fakemodel.Script{Steps: fakemodel.Words("What do you expect it to be?", 0)}
 	})
 	t.Cleanup(model.Close)
-	e := newEnv(t, Config{})
-	e.h.cfg.Responder = agent.NewModel(agent.ModelConfig{BaseURL: model.BaseURL(), Name: "m", FirstTokenTimeout: 5 * time.Second,
-		Timeout: 10 * time.Second, Retriever: e.store})
+	e := newEnvWith(t, Config{}, func(s *memstore.Store) tutor.Responder {
+		return agent.NewModel(agent.ModelConfig{BaseURL: model.BaseURL(), Name: "m", FirstTokenTimeout: 5 * time.Second,
+			Timeout: 10 * time.Second, Retriever: s})
+	})
 
 	page := func(title string) map[string]any {
 		return map[string]any{"course": course, "page": map[string]any{
@@ -34,7 +37,7 @@ func TestPageContextReachesTheModelOnlyAsUntrustedUserContent(t *testing.T) {
 	if first.status != http.StatusOK || first.doneItem(tutor.ItemAssistantMessage) == nil {
 		t.Fatalf("%d %v %v", first.status, first.body, first.events)
 	}
-	req := map[string]any{"type": ReqThreadsAddUserMessage, "metadata": page("constants"),
+	req := map[string]any{"type": protocol.ReqThreadsAddUserMessage, "metadata": page("constants"),
 		"params": map[string]any{"thread_id": first.threadID(t), "input": input("And for a string?")}}
 	if r := e.do(t, "u1", req); r.status != http.StatusOK {
 		t.Fatalf("%d %v", r.status, r.body)

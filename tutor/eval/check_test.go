@@ -13,6 +13,7 @@ import (
 	"github.com/learnplatform/platform/tutor/agent"
 	"github.com/learnplatform/platform/tutor/agent/fakemodel"
 	"github.com/learnplatform/platform/tutor/chatkit"
+	"github.com/learnplatform/platform/tutor/config"
 	"github.com/learnplatform/platform/tutor/memstore"
 )
 
@@ -231,7 +232,7 @@ func TestModelGrader(t *testing.T) {
 
 func runWith(t *testing.T, set *Set, modelURL string, only func(Scenario) bool, mg *ModelGrader) *Report {
 	t.Helper()
-	cfg := tutor.DefaultConfig()
+	cfg := config.Default()
 	if err := cfg.Model.BaseURL.UnmarshalText([]byte(modelURL)); err != nil {
 		t.Fatal(err)
 	}

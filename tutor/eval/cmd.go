@@ -10,10 +10,10 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/learnplatform/platform/kit/config"
+	kitconfig "github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/kit/server"
 	"github.com/learnplatform/platform/plugins/host"
-	"github.com/learnplatform/platform/tutor"
+	"github.com/learnplatform/platform/tutor/config"
 )
 
 // Exit codes of `tutor eval`.
@@ -114,7 +114,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return usage("-stand-in: %v", err)
 		}
 		defer srv.Close()
-		cfg.Model.BaseURL, cfg.Model.Name, cfg.Model.APIKey = config.MustURL(srv.BaseURL()), standInModel+*standIn, ""
+		cfg.Model.BaseURL, cfg.Model.Name, cfg.Model.APIKey = kitconfig.MustURL(srv.BaseURL()), standInModel+*standIn, ""
 		info.StandIn = *standIn
 	}
 	info.Mode = "course-material"
@@ -200,10 +200,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // evaluation uses neither the database nor Hydra, so a file (or an
 // environment) without them is fine: placeholders stand in for the keys
 // serve requires.
-func loadConfig(path string) (tutor.Config, string, error) {
-	cfg := tutor.DefaultConfig()
+func loadConfig(path string) (config.Config, string, error) {
+	cfg := config.Default()
 	cfg.Database.URL = "postgres://tutor-eval.invalid/unused"
-	cfg.Hydra.Issuer = config.MustURL("http://tutor-eval.invalid/")
+	cfg.Hydra.Issuer = kitconfig.MustURL("http://tutor-eval.invalid/")
 	explicit := path != ""
 	if path == "" {
 		path = os.Getenv("TUTOR_CONFIG")
@@ -213,9 +213,9 @@ func loadConfig(path string) (tutor.Config, string, error) {
 		path = "tutor.yml"
 	}
 	if _, err := os.Stat(path); err == nil || explicit {
-		return cfg, path, config.Load(path, &cfg)
+		return cfg, path, kitconfig.Load(path, &cfg)
 	}
-	return cfg, "", config.LoadBytes("(environment)", nil, &cfg, os.LookupEnv)
+	return cfg, "", kitconfig.LoadBytes("(environment)", nil, &cfg, os.LookupEnv)
 }
 
 func filter(set *Set, run, categories string) (func(Scenario) bool, error) {

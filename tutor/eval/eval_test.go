@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/learnplatform/platform/kit/config"
-	"github.com/learnplatform/platform/tutor"
+	kitconfig "github.com/learnplatform/platform/kit/config"
+	"github.com/learnplatform/platform/tutor/config"
 )
 
 func loadSet(t *testing.T) *Set {
@@ -82,8 +82,8 @@ func runStandIn(t *testing.T, set *Set, name string, only func(Scenario) bool) *
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	cfg := tutor.DefaultConfig()
-	cfg.Model.BaseURL, cfg.Model.Name = config.MustURL(srv.BaseURL()), "stand-in-"+name
+	cfg := config.Default()
+	cfg.Model.BaseURL, cfg.Model.Name = kitconfig.MustURL(srv.BaseURL()), "stand-in-"+name
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, Options{Config: cfg, Set: set, Only: only, Parallel: 8, Tutor: TutorInfo{Mode: "model", StandIn: name}})

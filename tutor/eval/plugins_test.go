@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/learnplatform/platform/kit/config"
+	kitconfig "github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/plugins/host"
 	"github.com/learnplatform/platform/plugins/plugintest"
 	"github.com/learnplatform/platform/tutor"
+	"github.com/learnplatform/platform/tutor/config"
 	"github.com/learnplatform/platform/tutor/pluginhost"
 )
 
@@ -76,8 +77,8 @@ func TestWithPlugins(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer srv.Close()
-		cfg := tutor.DefaultConfig()
-		cfg.Model.BaseURL, cfg.Model.Name = config.MustURL(srv.BaseURL()), "leaky"
+		cfg := config.Default()
+		cfg.Model.BaseURL, cfg.Model.Name = kitconfig.MustURL(srv.BaseURL()), "leaky"
 		rep, err := Run(context.Background(), Options{Config: cfg, Plugins: h, Set: set, Parallel: 4,
 			Only: func(sc Scenario) bool { return sc.Category == "give-code" || sc.Category == "material" }})
 		if err != nil {

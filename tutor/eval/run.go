@@ -20,7 +20,8 @@ import (
 	"github.com/learnplatform/platform/kit/token"
 	"github.com/learnplatform/platform/plugins/host"
 	"github.com/learnplatform/platform/tutor"
-	"github.com/learnplatform/platform/tutor/chatkit"
+	"github.com/learnplatform/platform/tutor/chatkit/protocol"
+	"github.com/learnplatform/platform/tutor/config"
 	"github.com/learnplatform/platform/tutor/memstore"
 	"github.com/learnplatform/platform/tutor/pipeline"
 	"github.com/learnplatform/platform/tutor/pluginhost"
@@ -30,7 +31,7 @@ import (
 type Options struct {
 	// Config is the tutor's configuration as `tutor serve` reads it: the
 	// model, limits and public URL are used as they are.
-	Config tutor.Config
+	Config config.Config
 	// Plugins is the started plugin host (nil: no plugin declared). Its
 	// retrievers are fed the scenario courses before the run and have them
 	// removed after it.
@@ -206,8 +207,8 @@ type conversation struct {
 // send sends one turn (threads.create first, then
 // threads.add_user_message) and reads the streamed answer.
 func (c *conversation) send(ctx context.Context, sc Scenario, t Turn) Answer {
-	input := &chatkit.UserMessageInput{
-		Content:     []chatkit.UserMessageContent{{Type: "input_text", Text: t.Say}},
+	input := &protocol.UserMessageInput{
+		Content:     []protocol.UserMessageContent{{Type: "input_text", Text: t.Say}},
 		Attachments: []string{},
 	}
 	if t.Quote != "" {
@@ -224,10 +225,10 @@ func (c *conversation) send(ctx context.Context, sc Scenario, t Turn) Answer {
 		if sc.Lesson != "" {
 			md["lesson"] = sc.Lesson
 		}
-		req = map[string]any{"type": chatkit.ReqThreadsCreate, "params": chatkit.ThreadCreateParams{Input: input}, "metadata": md}
+		req = map[string]any{"type": protocol.ReqThreadsCreate, "params": protocol.ThreadCreateParams{Input: input}, "metadata": md}
 	} else {
-		req = map[string]any{"type": chatkit.ReqThreadsAddUserMessage,
-			"params": chatkit.ThreadAddUserMessageParams{Input: input, ThreadID: c.thread}, "metadata": md}
+		req = map[string]any{"type": protocol.ReqThreadsAddUserMessage,
+			"params": protocol.ThreadAddUserMessageParams{Input: input, ThreadID: c.thread}, "metadata": md}
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -260,9 +261,9 @@ type event struct {
 }
 
 type assistantItem struct {
-	ID      string                            `json:"id"`
-	Type    string                            `json:"type"`
-	Content []chatkit.AssistantMessageContent `json:"content"`
+	ID      string                             `json:"id"`
+	Type    string                             `json:"type"`
+	Content []protocol.AssistantMessageContent `json:"content"`
 }
 
 func (c *conversation) read(stream []byte) Answer {
@@ -281,24 +282,24 @@ func (c *conversation) read(stream []byte) Answer {
 			return a
 		}
 		switch ev.Type {
-		case chatkit.EvThreadCreated:
+		case protocol.EvThreadCreated:
 			c.thread = ev.Thread.ID
-		case chatkit.EvItemDone, chatkit.EvItemReplaced:
+		case protocol.EvItemDone, protocol.EvItemReplaced:
 			var it assistantItem
 			if json.Unmarshal(ev.Item, &it) != nil || it.Type != tutor.ItemAssistantMessage || len(it.Content) == 0 {
 				continue
 			}
-			if ev.Type == chatkit.EvItemReplaced && len(item.Content) > 0 {
+			if ev.Type == protocol.EvItemReplaced && len(item.Content) > 0 {
 				a.Replaced, a.Streamed = true, item.Content[0].Text
 			}
 			item = it
-		case chatkit.EvNotice:
+		case protocol.EvNotice:
 			n := deref(ev.Message)
 			if t := deref(ev.Title); t != "" {
 				n = t + ": " + n
 			}
 			a.Notices = append(a.Notices, n)
-		case chatkit.EvError:
+		case protocol.EvError:
 			a.Error = "error event: " + deref(ev.Message)
 		}
 	}

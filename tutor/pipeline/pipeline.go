@@ -18,6 +18,7 @@ import (
 	"github.com/learnplatform/platform/tutor"
 	"github.com/learnplatform/platform/tutor/agent"
 	"github.com/learnplatform/platform/tutor/chatkit"
+	"github.com/learnplatform/platform/tutor/config"
 	"github.com/learnplatform/platform/tutor/pluginhost"
 )
 
@@ -54,7 +55,7 @@ type Pipeline struct {
 
 // Build wires the pipeline. plugs is the started plugin host, or nil when
 // no plugin is declared.
-func Build(cfg tutor.Config, st Stores, plugs *host.Host, opts Options) Pipeline {
+func Build(cfg config.Config, st Stores, plugs *host.Host, opts Options) Pipeline {
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -87,7 +88,7 @@ func Build(cfg tutor.Config, st Stores, plugs *host.Host, opts Options) Pipeline
 
 // Responder answers with the configured model, or in course-material
 // mode when none is configured.
-func Responder(m tutor.Model, r tutor.Retriever, g tutor.Guard, client *http.Client) tutor.Responder {
+func Responder(m config.Model, r tutor.Retriever, g tutor.Guard, client *http.Client) tutor.Responder {
 	if !m.Configured() {
 		return agent.Material{Retriever: r, Guard: g}
 	}
@@ -100,7 +101,7 @@ func Responder(m tutor.Model, r tutor.Retriever, g tutor.Guard, client *http.Cli
 
 // LessonURL makes the link of a lesson section (annotation sources):
 // under public_url, or relative when it is not set.
-func LessonURL(cfg tutor.Config) func(course, lesson, anchor string) string {
+func LessonURL(cfg config.Config) func(course, lesson, anchor string) string {
 	return func(course, lesson, anchor string) string {
 		u := "courses/" + course + "/" + lesson
 		if anchor != "" {

@@ -3,9 +3,10 @@ package pipeline
 import (
 	"testing"
 
-	"github.com/learnplatform/platform/kit/config"
+	kitconfig "github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/tutor"
 	"github.com/learnplatform/platform/tutor/agent"
+	"github.com/learnplatform/platform/tutor/config"
 	"github.com/learnplatform/platform/tutor/memstore"
 )
 
@@ -13,7 +14,7 @@ func TestBuild(t *testing.T) {
 	store := memstore.New()
 	st := Stores{Threads: store, Courses: store, Reports: store, Search: store}
 
-	cfg := tutor.DefaultConfig()
+	cfg := config.Default()
 	p := Build(cfg, st, nil, Options{})
 	if _, ok := p.Responder.(agent.Material); !ok {
 		t.Fatalf("no model configured: want course-material mode, got %T", p.Responder)
@@ -22,18 +23,18 @@ func TestBuild(t *testing.T) {
 		t.Fatalf("without plugins: want the own store, no guard and a handler, got %+v", p)
 	}
 
-	cfg.Model.BaseURL, cfg.Model.Name = config.MustURL("http://127.0.0.1:1/v1"), "m"
+	cfg.Model.BaseURL, cfg.Model.Name = kitconfig.MustURL("http://127.0.0.1:1/v1"), "m"
 	if _, ok := Build(cfg, st, nil, Options{}).Responder.(*agent.Model); !ok {
 		t.Fatal("model configured: want agent.Model")
 	}
 }
 
 func TestLessonURL(t *testing.T) {
-	cfg := tutor.DefaultConfig()
+	cfg := config.Default()
 	if got := LessonURL(cfg)("c", "l", "a"); got != "/courses/c/l#a" {
 		t.Fatalf("relative: %s", got)
 	}
-	cfg.PublicURL = config.MustURL("https://learn.example/tutor/")
+	cfg.PublicURL = kitconfig.MustURL("https://learn.example/tutor/")
 	if got := LessonURL(cfg)("c", "l", ""); got != "https://learn.example/tutor/courses/c/l" {
 		t.Fatalf("public: %s", got)
 	}

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/learnplatform/platform/kit/config"
+	kitconfig "github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/plugins/host"
-	"github.com/learnplatform/platform/tutor"
+	"github.com/learnplatform/platform/tutor/config"
 )
 
 // The declaration example of docs/plugins.md (its ```yaml tutor block)
@@ -33,8 +33,8 @@ func TestDocsDeclarationExample(t *testing.T) {
 	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := tutor.DefaultConfig()
-	if err := config.Load(file, &cfg); err != nil {
+	cfg := config.Default()
+	if err := kitconfig.Load(file, &cfg); err != nil {
 		t.Fatalf("the tutor refuses the example: %v", err)
 	}
 	specs, err := cfg.PluginSpecs(func(k string) (string, bool) { return "x", k == "HELLO_TOKEN" })

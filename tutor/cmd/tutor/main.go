@@ -21,7 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/learnplatform/platform/kit/config"
+	kitconfig "github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/kit/revocation"
 	"github.com/learnplatform/platform/kit/server"
 	"github.com/learnplatform/platform/kit/token"
@@ -32,6 +32,7 @@ import (
 	"github.com/learnplatform/platform/tutor"
 	"github.com/learnplatform/platform/tutor/api"
 	"github.com/learnplatform/platform/tutor/chatkit"
+	"github.com/learnplatform/platform/tutor/config"
 	"github.com/learnplatform/platform/tutor/content"
 	"github.com/learnplatform/platform/tutor/eval"
 	"github.com/learnplatform/platform/tutor/pipeline"
@@ -64,7 +65,7 @@ func main() {
 		}
 		cmd, args = "plugins "+args[0], args[1:]
 	}
-	cfg := tutor.DefaultConfig()
+	cfg := config.Default()
 	path := server.LoadConfig("tutor", args, &cfg)
 	logger := server.NewLogger("tutor", cfg.LogLevel)
 	if strings.HasPrefix(cmd, "plugins ") && cfg.LogLevel != "debug" {
@@ -87,7 +88,7 @@ func main() {
 			err = run(ctx, cfg, specs, logger)
 		}
 	}
-	var ce *config.Error
+	var ce *kitconfig.Error
 	if errors.As(err, &ce) { // unusable course material stops start-up like bad config
 		ce.File = path
 		server.ExitOnConfigError("tutor", ce)
@@ -112,7 +113,7 @@ func startPlugins(ctx context.Context, specs []host.Spec, logger *slog.Logger, r
 	return host.Start(ctx, specs, host.Options{Logger: logger, Registerer: reg})
 }
 
-func openDB(ctx context.Context, cfg tutor.Config) (*pgxpool.Pool, error) {
+func openDB(ctx context.Context, cfg config.Config) (*pgxpool.Pool, error) {
 	pc, err := pgxpool.ParseConfig(cfg.Database.URL)
 	if err != nil {
 		return nil, fmt.Errorf("database.url: %w", err)
@@ -129,7 +130,7 @@ func openDB(ctx context.Context, cfg tutor.Config) (*pgxpool.Pool, error) {
 func ingest(ctx context.Context, db *postgres.DB, h *host.Host, dir string) (tutor.IngestReport, []pluginhost.IngestResult, error) {
 	lessons, err := content.Load(os.DirFS(dir))
 	if err != nil {
-		return tutor.IngestReport{}, nil, &config.Error{Key: "content.dir", Problem: fmt.Sprintf("%s: %v", dir, err)}
+		return tutor.IngestReport{}, nil, &kitconfig.Error{Key: "content.dir", Problem: fmt.Sprintf("%s: %v", dir, err)}
 	}
 	rep, err := db.Ingest(ctx, lessons)
 	if err != nil || h == nil {
@@ -149,7 +150,7 @@ func retrieversOnly(specs []host.Spec) []host.Spec {
 	return out
 }
 
-func ingestCommand(ctx context.Context, cfg tutor.Config, specs []host.Spec, dir string, logger *slog.Logger) error {
+func ingestCommand(ctx context.Context, cfg config.Config, specs []host.Spec, dir string, logger *slog.Logger) error {
 	pool, err := openDB(ctx, cfg)
 	if err != nil {
 		return err
@@ -236,7 +237,7 @@ func pluginsCommand(ctx context.Context, specs []host.Spec, check bool, logger *
 	return nil
 }
 
-func run(ctx context.Context, cfg tutor.Config, specs []host.Spec, logger *slog.Logger) error {
+func run(ctx context.Context, cfg config.Config, specs []host.Spec, logger *slog.Logger) error {
 	tr, err := tracing.Start(ctx, "tutor", cfg.Tracing, logger)
 	if err != nil {
 		return err
@@ -347,7 +348,7 @@ func run(ctx context.Context, cfg tutor.Config, specs []host.Spec, logger *slog.
 // retention deletes threads whose enrollment ended long enough ago, at
 // start and then every interval. Each run is idempotent; replicas running
 // it at once delete each row once.
-func retention(ctx context.Context, db *postgres.DB, cfg tutor.Retention, logger *slog.Logger) {
+func retention(ctx context.Context, db *postgres.DB, cfg config.Retention, logger *slog.Logger) {
 	t := time.NewTicker(cfg.Interval)
 	defer t.Stop()
 	for {

@@ -1,4 +1,12 @@
-package chatkit
+// Package protocol is the ChatKit server protocol's wire format, as
+// openai/chatkit-python's chatkit/types.py defines it (same names and
+// JSON shapes, written anew in Go): the request envelope and every
+// request's params, the thread items, the stream events; the checks a
+// request must pass before anything is stored (parse.go); and the
+// encoding of items, threads and events (encode.go). It has no HTTP and
+// no store: tutor/chatkit serves it, tutor/chatkit/answer streams it,
+// tutor/eval speaks it as a client.
+package protocol
 
 import (
 	"encoding/json"
@@ -208,24 +216,22 @@ type URLSource struct {
 
 // Stream event types.
 const (
-	EvThreadCreated   = "thread.created"
-	EvThreadUpdated   = "thread.updated"
-	EvItemAdded       = "thread.item.added"
-	EvItemUpdated     = "thread.item.updated"
-	EvItemDone        = "thread.item.done"
-	EvItemReplaced    = "thread.item.replaced"
-	EvStreamOptions   = "stream_options"
-	EvProgressUpdate  = "progress_update"
-	EvNotice          = "notice"
-	EvError           = "error"
-	UpdPartAdded      = "assistant_message.content_part.added"
-	UpdTextDelta      = "assistant_message.content_part.text_delta"
-	UpdAnnotation     = "assistant_message.content_part.annotation_added"
-	UpdPartDone       = "assistant_message.content_part.done"
-	ErrorCodeStream   = "stream.error"
-	ErrorCodeCustom   = "custom"
-	defaultPageSize   = 20
-	streamErrorDetail = "An error occurred when generating a response."
+	EvThreadCreated  = "thread.created"
+	EvThreadUpdated  = "thread.updated"
+	EvItemAdded      = "thread.item.added"
+	EvItemUpdated    = "thread.item.updated"
+	EvItemDone       = "thread.item.done"
+	EvItemReplaced   = "thread.item.replaced"
+	EvStreamOptions  = "stream_options"
+	EvProgressUpdate = "progress_update"
+	EvNotice         = "notice"
+	EvError          = "error"
+	UpdPartAdded     = "assistant_message.content_part.added"
+	UpdTextDelta     = "assistant_message.content_part.text_delta"
+	UpdAnnotation    = "assistant_message.content_part.annotation_added"
+	UpdPartDone      = "assistant_message.content_part.done"
+	ErrorCodeStream  = "stream.error"
+	ErrorCodeCustom  = "custom"
 )
 
 // ThreadCreatedEvent starts a new thread's stream.

@@ -1,15 +1,15 @@
-package tutor
+package config
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/learnplatform/platform/kit/config"
+	kitconfig "github.com/learnplatform/platform/kit/config"
 )
 
 func load(yaml string, env map[string]string) (Config, error) {
-	cfg := DefaultConfig()
-	err := config.LoadBytes("tutor.yml", []byte(yaml), &cfg, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg := Default()
+	err := kitconfig.LoadBytes("tutor.yml", []byte(yaml), &cfg, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	return cfg, err
 }
 

@@ -1,4 +1,4 @@
-package chatkit
+package protocol
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"github.com/learnplatform/platform/tutor"
 )
 
-// FuzzParseRequest feeds the endpoint's parsing and validation arbitrary
+// FuzzParseRequest feeds the parsing and checks of a request arbitrary
 // bodies: the envelope, every request type's params, the user message
 // input, list paging and the metadata. Nothing may panic, and every refusal
 // must be the caller's error (invalid, too large, unsupported, not found),
@@ -26,57 +26,71 @@ func FuzzParseRequest(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	h := New(Config{MaxMessageBytes: 8192, MaxPageSize: 100})
-	check := func(t *testing.T, err error) {
-		if err == nil {
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := DecodeRequest(body)
+		if err != nil {
+			callersError(t, err)
 			return
 		}
-		var te *tutor.Error
-		if !errors.As(err, &te) {
-			t.Fatalf("a parse error that is not the caller's: %v", err)
-		}
-		switch te.Code {
-		case tutor.EINVALID, tutor.ETOOLARGE, tutor.EUNSUPPORTED, tutor.ENOTFOUND:
-		default:
-			t.Fatalf("bad input answered %s: %v", te.Code, err)
-		}
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		var req Request
-		if strictJSON(body, &req) != nil {
-			return // answered 400 by ServeHTTP
-		}
-		_, _, err := requestMetadata(req.Metadata)
-		check(t, err)
+		_, _, err = ParseMetadata(req.Metadata)
+		callersError(t, err)
 		switch req.Type {
 		case ReqThreadsCreate:
 			var p ThreadCreateParams
-			if err := params(req.Params, &p); err != nil {
-				check(t, err)
+			if err := DecodeParams(req.Params, &p); err != nil {
+				callersError(t, err)
 				return
 			}
-			_, err := h.userMessage(p.Input, "thr_fuzz")
-			check(t, err)
+			checkMessage(t, p.Input, "thr_fuzz")
 		case ReqThreadsAddUserMessage:
 			var p ThreadAddUserMessageParams
-			if err := params(req.Params, &p); err != nil {
-				check(t, err)
+			if err := DecodeParams(req.Params, &p); err != nil {
+				callersError(t, err)
 				return
 			}
-			check(t, requireID("thread_id", p.ThreadID))
-			_, err := h.userMessage(p.Input, p.ThreadID)
-			check(t, err)
+			callersError(t, RequireID("thread_id", p.ThreadID))
+			checkMessage(t, p.Input, p.ThreadID)
 		case ReqThreadsList, ReqItemsList:
 			var p ListParams
-			if err := params(req.Params, &p); err != nil {
-				check(t, err)
+			if err := DecodeParams(req.Params, &p); err != nil {
+				callersError(t, err)
 				return
 			}
-			_, err := h.pageRequest(p)
-			check(t, err)
+			_, err := p.PageRequest(100)
+			callersError(t, err)
 		default:
 			var p ItemFeedbackParams
-			check(t, params(req.Params, &p))
+			callersError(t, DecodeParams(req.Params, &p))
 		}
 	})
+}
+
+// checkMessage checks a message and, when it passes, makes its item.
+func checkMessage(t *testing.T, in *UserMessageInput, threadID string) {
+	m, err := CheckMessage(in, 8192)
+	if err != nil {
+		callersError(t, err)
+		return
+	}
+	_, err = m.Item(threadID, clock.Now())
+	callersError(t, err)
+}
+
+var clock tutor.Clock
+
+// callersError fails unless err is nil or the caller's error.
+func callersError(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	var te *tutor.Error
+	if !errors.As(err, &te) {
+		t.Fatalf("a parse error that is not the caller's: %v", err)
+	}
+	switch te.Code {
+	case tutor.EINVALID, tutor.ETOOLARGE, tutor.EUNSUPPORTED, tutor.ENOTFOUND:
+	default:
+		t.Fatalf("bad input answered %s: %v", te.Code, err)
+	}
 }

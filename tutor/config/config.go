@@ -1,8 +1,10 @@
-// Package tutor is the AI tutor service: the ChatKit-protocol API, threads
-// in PostgreSQL, the agent, the plugin host and the learner web app. This
-// root package holds the domain and configuration; sub-packages hold one
-// dependency or protocol each, and cmd/tutor wires them.
-package tutor
+// Package config is the tutor's configuration file (tutor.yml) and its
+// environment variables: what `tutor serve` and `tutor eval` read, with
+// its defaults and the checks the field types cannot make. It names the
+// infrastructure (PostgreSQL, Hydra, the model, plugins, tracing), so it
+// lives here and not in the domain package; cmd/tutor and tutor/eval load
+// it, tutor/pipeline builds the answering path from it.
+package config
 
 import (
 	"fmt"
@@ -10,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/learnplatform/platform/kit/config"
+	kitconfig "github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/kit/tracing"
 	"github.com/learnplatform/platform/plugins/host"
 )
@@ -27,7 +29,7 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// PublicURL is where learners reach the tutor; lesson links in answers
 	// (annotation sources) are made from it. Empty means relative links.
-	PublicURL config.URL `yaml:"public_url"`
+	PublicURL kitconfig.URL `yaml:"public_url"`
 	// Database is the platform database (threads, items, enrollments, usage).
 	Database Database `yaml:"database"`
 	// Hydra is the token issuer whose keys sign access tokens.
@@ -41,7 +43,7 @@ type Config struct {
 	Content Content `yaml:"content"`
 	// Retention says how long threads outlive their enrollment.
 	Retention Retention `yaml:"retention"`
-	// Web configures the learner web app (lessons.go).
+	// Web configures the learner web app (tutor/web).
 	Web Web `yaml:"web"`
 	// Plugins are the retriever and guardrail plugins (docs/plugins.md).
 	// Without a retriever the tutor searches its own lesson store (the
@@ -64,12 +66,12 @@ type Database struct {
 type Hydra struct {
 	// Issuer is Hydra's public URL exactly as tokens name it in iss; the
 	// learner web app sends browsers there.
-	Issuer config.URL `yaml:"issuer" required:"true"`
+	Issuer kitconfig.URL `yaml:"issuer" required:"true"`
 	// InternalURL is where the tutor itself reaches Hydra's public API (the
 	// JWKS and the health check) when that differs from the issuer, as in
 	// containers (http://hydra:4444/ while browsers use
 	// http://localhost:4444/). Default: the issuer.
-	InternalURL config.URL `yaml:"internal_url"`
+	InternalURL kitconfig.URL `yaml:"internal_url"`
 	// Audience is what access tokens must name in aud to be accepted by the
 	// tutor's API (default "tutor-api"). The learner web app asks Hydra for
 	// it; the OAuth2 client must be allowed it (ory-config/clients.yaml).
@@ -93,7 +95,7 @@ func (h Hydra) Internal() string {
 // with neither the tutor answers from the course material alone.
 type Model struct {
 	// BaseURL is the OpenAI-compatible API root, e.g. https://api.openai.com/v1.
-	BaseURL config.URL `yaml:"base_url" env:"TUTOR_MODEL_BASE_URL"`
+	BaseURL kitconfig.URL `yaml:"base_url" env:"TUTOR_MODEL_BASE_URL"`
 	// APIKey is sent as a Bearer token; secrets come from the environment.
 	APIKey string `yaml:"api_key" env:"TUTOR_MODEL_API_KEY"`
 	// Name is the model to ask for.
@@ -142,11 +144,24 @@ type Retention struct {
 	Interval time.Duration `yaml:"interval"`
 }
 
+// Web configures the learner web app the tutor serves.
+type Web struct {
+	// IdentityURL is the hosted login UI (the identity edge): the app links
+	// to its registration and verification pages and checks it is up.
+	IdentityURL kitconfig.URL `yaml:"identity_url"`
+	// IdentityInternalURL is where the tutor itself checks the edge when
+	// that differs from what browsers use (containers). Default: IdentityURL.
+	IdentityInternalURL kitconfig.URL `yaml:"identity_internal_url"`
+	// ClientID is the OAuth2 public client the app signs in as (default
+	// tutor-web, ory-config/clients.yaml).
+	ClientID string `yaml:"client_id"`
+}
+
 // DefaultAudience is the audience the tutor's API accepts by default.
 const DefaultAudience = "tutor-api"
 
-// DefaultConfig holds the values a file may leave out.
-func DefaultConfig() Config {
+// Default holds the values a file may leave out.
+func Default() Config {
 	return Config{
 		Listen:   ":8080",
 		LogLevel: "info",
@@ -164,7 +179,7 @@ func DefaultConfig() Config {
 
 // Validate checks what the field types cannot.
 func (c *Config) Validate() error {
-	if err := config.CheckPostgresURL("database.url", c.Database.URL); err != nil {
+	if err := kitconfig.CheckPostgresURL("database.url", c.Database.URL); err != nil {
 		return err
 	}
 	positive := []struct {
@@ -184,24 +199,24 @@ func (c *Config) Validate() error {
 	}
 	for _, p := range positive {
 		if p.v <= 0 {
-			return config.Problem(p.key, "must be greater than zero")
+			return kitconfig.Problem(p.key, "must be greater than zero")
 		}
 	}
 	if strings.TrimSpace(c.Hydra.Audience) == "" {
-		return config.Problem("hydra.audience", "must not be empty: access tokens must name the tutor's API")
+		return kitconfig.Problem("hydra.audience", "must not be empty: access tokens must name the tutor's API")
 	}
 	if c.Limits.ConcurrentAnswersPerUser > c.Limits.ConcurrentAnswers {
-		return config.Problem("limits.concurrent_answers_per_user", "%d is more than limits.concurrent_answers (%d), the cap for all users together",
+		return kitconfig.Problem("limits.concurrent_answers_per_user", "%d is more than limits.concurrent_answers (%d), the cap for all users together",
 			c.Limits.ConcurrentAnswersPerUser, c.Limits.ConcurrentAnswers)
 	}
 	if c.Model.MaxOutputTokens < 0 {
-		return config.Problem("model.max_output_tokens", "must not be negative")
+		return kitconfig.Problem("model.max_output_tokens", "must not be negative")
 	}
 	if c.Model.BaseURL.IsZero() != (c.Model.Name == "") {
 		if c.Model.Name == "" {
-			return config.Problem("model.name", "required when model.base_url is set (or set TUTOR_MODEL_NAME)")
+			return kitconfig.Problem("model.name", "required when model.base_url is set (or set TUTOR_MODEL_NAME)")
 		}
-		return config.Problem("model.base_url", "required when model.name is set (or set TUTOR_MODEL_BASE_URL)")
+		return kitconfig.Problem("model.base_url", "required when model.name is set (or set TUTOR_MODEL_BASE_URL)")
 	}
 	seen := map[string]int{}
 	for i, s := range c.Plugins {
@@ -210,18 +225,18 @@ func (c *Config) Validate() error {
 			// Spec.Validate names the key first: "sha256: missing ...".
 			sub, problem, ok := strings.Cut(err.Error(), ": ")
 			if !ok || strings.ContainsAny(sub, " ") {
-				return config.Problem(key, "%s", err)
+				return kitconfig.Problem(key, "%s", err)
 			}
-			return config.Problem(key+"."+sub, "%s", problem)
+			return kitconfig.Problem(key+"."+sub, "%s", problem)
 		}
 		if j, dup := seen[s.Name]; dup {
-			return config.Problem(key+".name", "%q is already the name of plugins[%d]", s.Name, j)
+			return kitconfig.Problem(key+".name", "%q is already the name of plugins[%d]", s.Name, j)
 		}
 		seen[s.Name] = i
 		for k, v := range s.Env {
 			for _, ref := range anyEnvRef.FindAllString(v, -1) {
 				if !envRef.MatchString(ref) {
-					return config.Problem(key+".env."+k, "%q: write a reference to the tutor's environment as ${NAME}", ref)
+					return kitconfig.Problem(key+".env."+k, "%q: write a reference to the tutor's environment as ${NAME}", ref)
 				}
 			}
 		}
@@ -256,7 +271,7 @@ func (c *Config) PluginSpecs(lookup func(string) (string, bool)) ([]host.Spec, e
 					return val
 				})
 				if missing != "" {
-					return nil, config.Problem(fmt.Sprintf("plugins[%d].env.%s", i, k), "refers to ${%s}, which is not set in the tutor's environment", missing)
+					return nil, kitconfig.Problem(fmt.Sprintf("plugins[%d].env.%s", i, k), "refers to ${%s}, which is not set in the tutor's environment", missing)
 				}
 			}
 			s.Env = env
