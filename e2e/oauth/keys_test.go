@@ -62,6 +62,9 @@ func TestSigningKeyRotation(t *testing.T) {
 	if res.StatusCode != http.StatusCreated {
 		t.Fatalf("create key: %s", res.Status)
 	}
+	// The other tests get the key set as they would have found it: Hydra
+	// signs with the original key again once the new one is gone.
+	t.Cleanup(func() { deleteKey(t, st.URL("hydra-admin")+"admin/keys/hydra.jwt.access-token/"+newKid) })
 	kids := jwksKids(t, st.URL("hydra")+".well-known/jwks.json")
 	if !kids[oldKid] || !kids[newKid] {
 		t.Fatalf("JWKS must list both keys %s and %s: %v", oldKid, newKid, kids)
@@ -86,5 +89,23 @@ func TestSigningKeyRotation(t *testing.T) {
 	}
 	if _, err := v.Validate(ctx, before); err != nil {
 		t.Fatalf("a token signed with the old key must keep validating: %v", err)
+	}
+}
+
+// deleteKey removes one key of a Hydra key set through the admin API.
+func deleteKey(t *testing.T, url string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodDelete, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Errorf("deleting the rotated key: %v", err)
+		return
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNoContent {
+		t.Errorf("deleting the rotated key: %s", res.Status)
 	}
 }
