@@ -87,7 +87,22 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(time.Second)
+	// The restart comes once the learners are talking: a few answers are in.
+	talking := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(results)
+		mu.Unlock()
+		if n >= 3 {
+			break
+		}
+		if time.Now().After(talking) {
+			stop.Store(true)
+			wg.Wait()
+			t.Fatalf("only %d answers in 30 s before the restart", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	restartAt := time.Now()
 	if err := st.Restart(context.Background(), "postgres"); err != nil {
 		t.Fatal(err)
