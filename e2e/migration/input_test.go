@@ -21,6 +21,7 @@ func emptyEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = lf.Drop(context.Background(), s.DSN("postgres"), dsn) })
+	rollbackIfFailed(t)
 	return &env{t: t, fx: &lf.Fixture{DSN: dsn}, domain: "empty.example.org", platform: s.DSN("platform"), kratos: s.URL("kratos-admin"), dir: t.TempDir()}
 }
 
@@ -28,6 +29,11 @@ func emptyEnv(t *testing.T) *env {
 // exits 0, whether the database has no tables or tables without rows.
 func TestPlanOnEmptyLegacyDatabase(t *testing.T) {
 	e := emptyEnv(t)
+	conn := db(t)
+	written := func() int {
+		return count(t, conn, `SELECT count(*) FROM legacy_identity_map`) + count(t, conn, `SELECT count(*) FROM legacy_migration_state WHERE name = 'source'`)
+	}
+	before := written()
 	for _, step := range []string{"no tables", "tables, no rows"} {
 		if step == "tables, no rows" {
 			if err := lf.CreateSchema(context.Background(), e.fx.DSN); err != nil {
@@ -43,8 +49,7 @@ func TestPlanOnEmptyLegacyDatabase(t *testing.T) {
 			t.Fatalf("%s: run said\n%s", step, r.stdout)
 		}
 	}
-	conn := db(t)
-	if n := count(t, conn, `SELECT count(*) FROM legacy_identity_map`) + count(t, conn, `SELECT count(*) FROM legacy_migration_state WHERE name = 'source'`); n != 0 {
+	if written() != before {
 		t.Fatal("migrating nothing wrote to the platform database")
 	}
 }

@@ -161,6 +161,7 @@ func newEnv(t testing.TB, spec legacyfixture.Spec) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = legacyfixture.Drop(context.Background(), s.DSN("postgres"), dsn) })
+	rollbackIfFailed(t)
 	if spec.Domain == "" {
 		spec.Domain = "m" + randomHex(3) + ".example.org"
 	}
@@ -169,6 +170,24 @@ func newEnv(t testing.TB, spec legacyfixture.Spec) *env {
 		t.Fatal(err)
 	}
 	return &env{t: t, fx: fx, domain: spec.Domain, platform: s.DSN("platform"), kratos: s.URL("kratos-admin"), dir: t.TempDir()}
+}
+
+// rollbackIfFailed rolls the platform back when t fails: every test ends
+// with a rollback, and one that stops halfway must not hand the next test
+// (whichever runs next) a half-migrated Kratos and platform database.
+func rollbackIfFailed(t testing.TB) {
+	t.Helper()
+	s := e2etest.Need(t)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		c := exec.Command(binary(t), "rollback", "-yes", "-platform-dsn", s.DSN("platform"), "-kratos-admin", s.URL("kratos-admin"))
+		c.Env = cleanEnv()
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Logf("rolling back after the failure: %v\n%s", err, out)
+		}
+	})
 }
 
 func (e *env) flags(cmd string) []string {
