@@ -6,8 +6,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/learnplatform/platform/kit/config"
 )
 
 // LockoutPolicy is the operator's account-lockout policy: after
@@ -41,15 +39,15 @@ func DefaultLockoutPolicy() LockoutPolicy {
 func (p LockoutPolicy) validate(prefix string) error {
 	switch {
 	case p.MaxFailures < 1:
-		return config.Problem(prefix+".max_failures", "must be at least 1, got %d", p.MaxFailures)
+		return problem(prefix+".max_failures", "must be at least 1, got %d", p.MaxFailures)
 	case p.Window <= 0:
-		return config.Problem(prefix+".window", "must be positive")
+		return problem(prefix+".window", "must be positive")
 	case p.Duration <= 0:
-		return config.Problem(prefix+".duration", "must be positive")
+		return problem(prefix+".duration", "must be positive")
 	case p.IPThrottle.MaxFailures < 1:
-		return config.Problem(prefix+".ip_throttle.max_failures", "must be at least 1, got %d", p.IPThrottle.MaxFailures)
+		return problem(prefix+".ip_throttle.max_failures", "must be at least 1, got %d", p.IPThrottle.MaxFailures)
 	case p.IPThrottle.Window <= 0 || p.IPThrottle.Block <= 0:
-		return config.Problem(prefix+".ip_throttle", "window and block must be positive")
+		return problem(prefix+".ip_throttle", "window and block must be positive")
 	}
 	return nil
 }
@@ -174,11 +172,11 @@ func DefaultMailLimits() MailLimits {
 func (m MailLimits) validate(prefix string) error {
 	switch {
 	case m.PerAddress < 1:
-		return config.Problem(prefix+".per_address", "must be at least 1, got %d", m.PerAddress)
+		return problem(prefix+".per_address", "must be at least 1, got %d", m.PerAddress)
 	case m.PerIP < 1:
-		return config.Problem(prefix+".per_ip", "must be at least 1, got %d", m.PerIP)
+		return problem(prefix+".per_ip", "must be at least 1, got %d", m.PerIP)
 	case m.Window <= 0:
-		return config.Problem(prefix+".window", "must be positive")
+		return problem(prefix+".window", "must be positive")
 	}
 	return nil
 }

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/learnplatform/platform/kit/config"
 )
 
 // PasswordRules is one password profile: what every new password must have.
@@ -149,15 +147,15 @@ func (p PasswordPolicy) validate(prefix string) error {
 		for n := range p.Profiles {
 			names = append(names, n)
 		}
-		return config.Problem(prefix+".profile", "unknown profile %q (known: %s)", p.Profile, strings.Join(names, ", "))
+		return problem(prefix+".profile", "unknown profile %q (known: %s)", p.Profile, strings.Join(names, ", "))
 	}
 	for name, r := range p.Profiles {
 		key := prefix + ".profiles." + name
 		if r.MinLength < 8 {
-			return config.Problem(key+".min_length", "must be at least 8, got %d", r.MinLength)
+			return problem(key+".min_length", "must be at least 8, got %d", r.MinLength)
 		}
 		if r.MaxLength != 0 && r.MaxLength < r.MinLength {
-			return config.Problem(key+".max_length", "must not be below min_length (%d), got %d", r.MinLength, r.MaxLength)
+			return problem(key+".max_length", "must not be below min_length (%d), got %d", r.MinLength, r.MaxLength)
 		}
 	}
 	return nil

@@ -32,6 +32,7 @@ func newLog(t *testing.T) (*EventLog, *EventLog) {
 // Events come back as written, newest first; empty fields are stored as
 // NULL and read back empty; a missing time is the writing time.
 func TestEventLogRoundTrip(t *testing.T) {
+	t.Parallel()
 	w, r := newLog(t)
 	id, flow := "0b8e3f4c-1d2a-4b5c-8d9e-0f1a2b3c4d5e", "1b8e3f4c-1d2a-4b5c-8d9e-0f1a2b3c4d5e"
 	record(t, w,
@@ -56,6 +57,7 @@ func TestEventLogRoundTrip(t *testing.T) {
 // Filters: identity id (or, with an address too, either), address, type,
 // time; pages follow (occurred_at, id) newest first.
 func TestEventLogFilters(t *testing.T) {
+	t.Parallel()
 	w, r := newLog(t)
 	id := "0b8e3f4c-1d2a-4b5c-8d9e-0f1a2b3c4d5e"
 	var in []identity.Event
@@ -123,6 +125,7 @@ func TestEventLogFilters(t *testing.T) {
 }
 
 func TestEventLogBadRequests(t *testing.T) {
+	t.Parallel()
 	_, r := newLog(t)
 	ctx := context.Background()
 	for _, cursor := range []string{"!!", "bm9jb2xvbg", "MTox"[:3]} {

@@ -52,6 +52,7 @@ func fail(t *testing.T, s *Lockouts, ident, ip string, now time.Time) (identity.
 // while locked, attempts are refused and not counted; afterwards the
 // count starts again.
 func TestLockoutAfterMaxFailures(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	s := NewLockouts(db, policy)
 	ctx := context.Background()
@@ -93,6 +94,7 @@ func TestLockoutAfterMaxFailures(t *testing.T) {
 
 // Failures older than the window do not add up to a lock.
 func TestLockoutWindow(t *testing.T) {
+	t.Parallel()
 	s := NewLockouts(newDB(t), policy)
 	fail(t, s, "bo@example.org", "", t0)
 	fail(t, s, "bo@example.org", "", t0.Add(time.Minute))
@@ -106,6 +108,7 @@ func TestLockoutWindow(t *testing.T) {
 // back; an attempt that never reached Kratos is given back to both, and
 // so is the lock it set.
 func TestSettle(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	s := NewLockouts(db, policy)
 	ctx := context.Background()
@@ -147,6 +150,7 @@ func TestSettle(t *testing.T) {
 // The locking attempt is reported as such only while its lock holds: an
 // unlock in between lifted it.
 func TestLockedNowOnlyWhileInForce(t *testing.T) {
+	t.Parallel()
 	s := NewLockouts(newDB(t), policy)
 	ctx := context.Background()
 	fail(t, s, "fay@example.org", "", t0)
@@ -164,6 +168,7 @@ func TestLockedNowOnlyWhileInForce(t *testing.T) {
 // One address failing against many identifiers is blocked (refused, not
 // counted) without locking them; other addresses go on.
 func TestAddressThrottle(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	s := NewLockouts(db, policy)
 	ctx := context.Background()
@@ -192,6 +197,7 @@ func TestAddressThrottle(t *testing.T) {
 // Clear removes an identifier's lock and count; it reports whether there
 // was one.
 func TestClear(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	s := NewLockouts(db, policy)
 	ctx := context.Background()
@@ -212,6 +218,7 @@ func TestClear(t *testing.T) {
 // Parallel guesses on one identifier (as from many edge replicas) stop at
 // the limit: each reservation sees the count of those before it.
 func TestParallelReservations(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	s := NewLockouts(db, policy)
 	var mu sync.Mutex

@@ -23,6 +23,7 @@ func take(t *testing.T, q *MailQuota, address, ip string, now time.Time) (bool, 
 // Mails are limited per recipient and per client address within the
 // window; a refusal counts nothing and says when the next may go.
 func TestMailQuota(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	q := NewMailQuota(db, limits, nil)
 	for i := range limits.PerAddress {
@@ -51,6 +52,7 @@ func TestMailQuota(t *testing.T) {
 
 // Return gives a mail back to both counters.
 func TestMailReturn(t *testing.T) {
+	t.Parallel()
 	q := NewMailQuota(newDB(t), limits, nil)
 	ctx := context.Background()
 	take(t, q, "dee@example.org", "192.0.2.5", t0)
@@ -69,6 +71,7 @@ func TestMailReturn(t *testing.T) {
 // Exempt client networks are not counted per client; their recipients
 // still are. Requests without an address count per recipient only.
 func TestMailExempt(t *testing.T) {
+	t.Parallel()
 	q := NewMailQuota(newDB(t), limits, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
 	for i, addr := range []string{"a@example.org", "b@example.org", "c@example.org", "d@example.org"} {
 		if ok, _ := take(t, q, addr, "10.1.2.3", t0); !ok {
@@ -85,6 +88,7 @@ func TestMailExempt(t *testing.T) {
 
 // The mail counters share login_ip_throttle but never block sign-ins.
 func TestMailCountersDoNotThrottleSignIns(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	q := NewMailQuota(db, identity.MailLimits{PerAddress: 100, PerIP: 100, Window: time.Hour}, nil)
 	for range 10 {

@@ -21,8 +21,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/learnplatform/platform/identity"
+	"github.com/learnplatform/platform/identity/config"
 	"github.com/learnplatform/platform/identity/internal/fakeory"
-	"github.com/learnplatform/platform/kit/config"
+	kitconfig "github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/kit/server"
 )
 
@@ -69,9 +70,9 @@ func startRig(t *testing.T, extra, policy string) *rig {
 	if err := os.WriteFile(f.config, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := identity.DefaultConfig()
+	cfg := config.Default()
 	env := map[string]string{"IDENTITY_DATABASE_URL": dsn, "IDENTITY_HOOK_SECRET": "4d7a0c93e18b52f6a0c3e9d1b7f42a86", "IDENTITY_SMTP_URL": "smtp://" + sink.addr + "/"}
-	if err := config.LoadBytes(f.config, []byte(yml), &cfg, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+	if err := kitconfig.LoadBytes(f.config, []byte(yml), &cfg, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
 		t.Fatal(err)
 	}
 	if err := cfg.LoadPolicy(f.config); err != nil {

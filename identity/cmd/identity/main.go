@@ -19,6 +19,7 @@ import (
 
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/identity/admin"
+	"github.com/learnplatform/platform/identity/config"
 	"github.com/learnplatform/platform/identity/hooks"
 	"github.com/learnplatform/platform/identity/hydra"
 	"github.com/learnplatform/platform/identity/internal/edge"
@@ -28,7 +29,7 @@ import (
 	"github.com/learnplatform/platform/identity/pages"
 	"github.com/learnplatform/platform/identity/postgres"
 	"github.com/learnplatform/platform/identity/proxy"
-	"github.com/learnplatform/platform/kit/config"
+	kitconfig "github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/kit/revocation"
 	"github.com/learnplatform/platform/kit/server"
 	"github.com/learnplatform/platform/kit/token"
@@ -40,7 +41,7 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "users" {
 		os.Exit(users(os.Args[2:], os.LookupEnv, os.Stdout, os.Stderr))
 	}
-	cfg := identity.DefaultConfig()
+	cfg := config.Default()
 	path := server.LoadConfig("identity", os.Args[1:], &cfg)
 	if err := cfg.LoadPolicy(path); err != nil {
 		server.ExitOnConfigError("identity", err)
@@ -56,7 +57,7 @@ func main() {
 	}
 }
 
-func kratosClient(cfg identity.Config) *kratos.Client {
+func kratosClient(cfg config.Config) *kratos.Client {
 	hc := &http.Client{
 		Timeout:   10 * time.Second,
 		Transport: kratos.CookieTransport{Base: server.RequestIDTransport{}},
@@ -66,7 +67,7 @@ func kratosClient(cfg identity.Config) *kratos.Client {
 	return kratos.New(cfg.Kratos.PublicURL.String(), cfg.Kratos.AdminURL.String(), hc)
 }
 
-func run(ctx context.Context, cfg identity.Config, logger *slog.Logger) error {
+func run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	tr, err := tracing.Start(ctx, "identity", cfg.Tracing, logger)
 	if err != nil {
 		return err
@@ -100,7 +101,7 @@ func run(ctx context.Context, cfg identity.Config, logger *slog.Logger) error {
 // API and Kratos' web hooks, every route behind the one-Cookie-header
 // check. The revocation list is loaded (and kept current) before it
 // returns, so no revoked token is accepted from the first request.
-func newEdge(ctx context.Context, cfg identity.Config, db *pgxpool.Pool, srv *server.Server, logger *slog.Logger) (*running, error) {
+func newEdge(ctx context.Context, cfg config.Config, db *pgxpool.Pool, srv *server.Server, logger *slog.Logger) (*running, error) {
 	// Revoked tokens (sign-out, deactivation, role change...) are refused
 	// by the admin API like by the tutor: the list is loaded before the
 	// edge serves, then kept current by PostgreSQL notifications.
@@ -134,11 +135,11 @@ func newEdge(ctx context.Context, cfg identity.Config, db *pgxpool.Pool, srv *se
 		return nil, err
 	}
 	// Validate checked both lists already.
-	trusted, err := identity.ParseNetworks("trusted_proxies", cfg.TrustedProxies)
+	trusted, err := config.ParseNetworks("trusted_proxies", cfg.TrustedProxies)
 	if err != nil {
 		return nil, err
 	}
-	exempt, err := identity.ParseNetworks("mail_limit_exempt", cfg.MailLimitExempt)
+	exempt, err := config.ParseNetworks("mail_limit_exempt", cfg.MailLimitExempt)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +246,7 @@ func (r *running) close() {
 }
 
 // hydraClient talks to Hydra's admin API, carrying request ids.
-func hydraClient(cfg identity.Config) (*hydra.Client, error) {
+func hydraClient(cfg config.Config) (*hydra.Client, error) {
 	return hydra.New(cfg.Hydra.AdminURL.String(), &http.Client{Timeout: 10 * time.Second, Transport: server.RequestIDTransport{}})
 }
 
@@ -272,7 +273,7 @@ func deleteExpiredRevocations(ctx context.Context, store *revocation.Store, logg
 	}
 }
 
-func urls(in []config.URL) []*url.URL {
+func urls(in []kitconfig.URL) []*url.URL {
 	out := make([]*url.URL, len(in))
 	for i := range in {
 		out[i] = &in[i].URL

@@ -11,14 +11,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/learnplatform/platform/identity"
+	"github.com/learnplatform/platform/identity/config"
+	"github.com/learnplatform/platform/identity/internal/edgetest"
 	"github.com/learnplatform/platform/identity/internal/fakeory"
-	"github.com/learnplatform/platform/kit/config"
+	kitconfig "github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/kit/pgtest"
 	"github.com/learnplatform/platform/kit/server"
 )
@@ -27,16 +29,22 @@ var cluster *pgtest.Cluster
 
 func TestMain(m *testing.M) { pgtest.Main(m, &cluster) }
 
-// platformDB creates a database with the platform tables the edge writes
+var (
+	dbOnce sync.Once
+	dbURL  string // the package's one database; each test has a schema in it
+)
+
+// platformDB makes a fresh schema with the platform tables the edge writes
 // (auth event log, lockouts, token revocations), made by the real
-// migrations, and returns its URL and a pool on it.
+// migrations, and returns its URL (search_path set) and a pool on it.
 func platformDB(t *testing.T) (string, *pgxpool.Pool) {
 	t.Helper()
+	dbOnce.Do(func() { dbURL = cluster.NewDatabase(t) })
 	var files []string
 	for _, f := range []string{"00001_auth_event_log.sql", "00002_login_lockouts.sql", "00030_token_revocations.sql"} {
 		files = append(files, filepath.Join("../../../migrations/sql", f))
 	}
-	dsn := cluster.NewDatabase(t, files...)
+	dsn := edgetest.NewSchema(t, dbURL, files...)
 	db, err := pgxpool.New(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -246,9 +254,9 @@ func TestEdgeWiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := identity.DefaultConfig()
+	cfg := config.Default()
 	env := map[string]string{"IDENTITY_DATABASE_URL": dsn, "IDENTITY_HOOK_SECRET": "4d7a0c93e18b52f6a0c3e9d1b7f42a86", "IDENTITY_SMTP_URL": "smtp://127.0.0.1:1/"}
-	if err := config.LoadBytes(f.config, raw, &cfg, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+	if err := kitconfig.LoadBytes(f.config, raw, &cfg, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
 		t.Fatal(err)
 	}
 	if err := cfg.LoadPolicy(f.config); err != nil {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/learnplatform/platform/kit/account"
-
 	"context"
 	"errors"
 	"flag"
@@ -16,9 +14,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/learnplatform/platform/identity"
+	"github.com/learnplatform/platform/identity/config"
 	"github.com/learnplatform/platform/identity/kratos"
 	"github.com/learnplatform/platform/identity/postgres"
-	"github.com/learnplatform/platform/kit/config"
+	"github.com/learnplatform/platform/kit/account"
+	kitconfig "github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/kit/revocation"
 )
 
@@ -66,7 +66,7 @@ func users(args []string, lookupEnv func(string) (string, bool), stdout, stderr 
 
 	cfg, err := usersConfig(*path, lookupEnv)
 	if err != nil {
-		var ce *config.Error
+		var ce *kitconfig.Error
 		if errors.As(err, &ce) && ce.Key == "database.url" {
 			return fail(2, "%v\nidentity: set IDENTITY_DATABASE_URL to the platform database: the command revokes the user's access tokens there "+
 				"(without that, tokens issued before the change keep working for up to 6 hours). Nothing was changed.", err)
@@ -137,8 +137,8 @@ func users(args []string, lookupEnv func(string) (string, bool), stdout, stderr 
 // usersConfig reads the service's file for what the commands need: Kratos'
 // and Hydra's admin URLs and the database (IDENTITY_DATABASE_URL). The
 // server's other secrets need not be in this shell's environment.
-func usersConfig(path string, lookupEnv func(string) (string, bool)) (identity.Config, error) {
-	cfg := identity.DefaultConfig()
+func usersConfig(path string, lookupEnv func(string) (string, bool)) (config.Config, error) {
+	cfg := config.Default()
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return cfg, err
@@ -153,7 +153,7 @@ func usersConfig(path string, lookupEnv func(string) (string, bool)) (identity.C
 		v, ok := placeholders[k]
 		return v, ok
 	}
-	return cfg, config.LoadBytes(path, raw, &cfg, lookup)
+	return cfg, kitconfig.LoadBytes(path, raw, &cfg, lookup)
 }
 
 // pgError keeps a connection error short and free of the password.

@@ -1,4 +1,4 @@
-package identity
+package config
 
 import (
 	"os"
@@ -6,15 +6,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/learnplatform/platform/kit/config"
+	kitconfig "github.com/learnplatform/platform/kit/config"
 )
 
 // The operator's policy file in ory-config/ must load as committed.
 func TestCommittedPolicyLoads(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "identity.yml")
-	abs, _ := filepath.Abs("../ory-config/identity.yml")
-	c := DefaultConfig()
+	abs, _ := filepath.Abs("../../ory-config/identity.yml")
+	c := Default()
 	c.PolicyFile = abs
 	if err := c.LoadPolicy(cfgPath); err != nil {
 		t.Fatal(err)
@@ -29,7 +29,7 @@ func TestPolicyFileErrorsNameFileAndKey(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "policy.yml")
 	os.WriteFile(p, []byte("password_policy:\n  profile: composition\n  profiles:\n    composition:\n      min_lenght: 12\n"), 0o600)
-	c := DefaultConfig()
+	c := Default()
 	c.PolicyFile = "policy.yml"
 	err := c.LoadPolicy(filepath.Join(dir, "identity.yml"))
 	if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "password_policy.profiles.composition.min_lenght: unknown key") {
@@ -50,8 +50,8 @@ func TestHookSecretPlaceholderRefused(t *testing.T) {
 		"7f3a9c21e4b5d6087f3a9c21e4b5d608": "",
 	} {
 		env["IDENTITY_HOOK_SECRET"] = value
-		c := DefaultConfig()
-		err := config.LoadBytes("identity.yml", src, &c, lookup)
+		c := Default()
+		err := kitconfig.LoadBytes("identity.yml", src, &c, lookup)
 		if want == "" {
 			if err != nil {
 				t.Errorf("a random secret: %v", err)
@@ -73,8 +73,8 @@ const minimalConfig = "public_url: http://127.0.0.1:4455/\npolicy_file: p.yml\nt
 func load(src string) (Config, error) {
 	env := map[string]string{"IDENTITY_DATABASE_URL": "postgres://u:p@127.0.0.1:5432/platform", "IDENTITY_SMTP_URL": "smtp://127.0.0.1:1025/",
 		"IDENTITY_HOOK_SECRET": "7f3a9c21e4b5d6087f3a9c21e4b5d608"}
-	c := DefaultConfig()
-	err := config.LoadBytes("identity.yml", []byte(src), &c, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	c := Default()
+	err := kitconfig.LoadBytes("identity.yml", []byte(src), &c, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	return c, err
 }
 
@@ -135,7 +135,7 @@ func TestOpsListenAndNetworks(t *testing.T) {
 func TestMailLimitsPolicy(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "policy.yml")
-	c := DefaultConfig()
+	c := Default()
 	c.PolicyFile = "policy.yml"
 	os.WriteFile(p, []byte("lockout: {max_failures: 5, window: 15m, duration: 30m, ip_throttle: {max_failures: 50, window: 15m, block: 15m}}\n"), 0o600)
 	if err := c.LoadPolicy(filepath.Join(dir, "identity.yml")); err != nil {
@@ -145,7 +145,7 @@ func TestMailLimitsPolicy(t *testing.T) {
 		t.Fatalf("defaults %+v", m)
 	}
 	os.WriteFile(p, []byte("mail_limits: {per_address: 0}\n"), 0o600)
-	if err := c.LoadPolicy(filepath.Join(dir, "identity.yml")); err == nil || !strings.Contains(err.Error(), "mail_limits.per_address: must be at least 1") {
+	if err := c.LoadPolicy(filepath.Join(dir, "identity.yml")); err == nil || !strings.Contains(err.Error(), p+": key mail_limits.per_address: must be at least 1") {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -1,13 +1,11 @@
-// Package identity is the platform's identity edge: the hosted login UI for
-// Kratos' self-service flows and the only public path to Kratos' public API,
-// where the platform enforces what Kratos lacks (password composition rules,
-// lockout, roles, the auth event log, and voiding access tokens when access
-// is taken away). This root package holds the domain (password policy,
-// lockout rules, the account actions that revoke tokens) and configuration;
-// kratos/ talks to Kratos, hydra/ to Hydra's admin API, postgres/ to the
-// platform database, web/ serves pages, the proxy and the admin API, and
-// cmd/identity wires them.
-package identity
+// Package config is the identity edge's configuration file (identity.yml):
+// where it listens, the infrastructure it talks to (PostgreSQL, Kratos,
+// Hydra, an SMTP relay, the token issuer), and the operator's identity
+// policy file it names (ory-config/identity.yml, read into
+// identity.Policy). It names the infrastructure, so it lives here and not
+// in the domain package; cmd/identity loads it and wires the edge from it,
+// and the deployment checks in e2e load the shipped files with it.
+package config
 
 import (
 	"errors"
@@ -18,7 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/learnplatform/platform/kit/config"
+	"github.com/learnplatform/platform/identity"
+	kitconfig "github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/kit/tracing"
 )
 
@@ -46,10 +45,10 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// PublicURL is where browsers reach the edge; Kratos' serve.public.base_url
 	// must be the same.
-	PublicURL config.URL `yaml:"public_url" required:"true"`
+	PublicURL kitconfig.URL `yaml:"public_url" required:"true"`
 	// AllowedReturnURLs are the only places return_to may point to (prefix
 	// match on scheme, host and path). Kratos checks its own list too.
-	AllowedReturnURLs []config.URL `yaml:"allowed_return_urls"`
+	AllowedReturnURLs []kitconfig.URL `yaml:"allowed_return_urls"`
 	// PolicyFile is the operator's identity policy (ory-config/identity.yml),
 	// relative to this file's directory unless absolute.
 	PolicyFile string `yaml:"policy_file" required:"true"`
@@ -63,11 +62,11 @@ type Config struct {
 	// placeholders and weak values are refused (config.CheckSecret).
 	HookSecret string `yaml:"hook_secret" env:"IDENTITY_HOOK_SECRET" required:"true" secret:"true"`
 	// TokenIssuer is Hydra's issuer; the admin API accepts its access tokens.
-	TokenIssuer config.URL `yaml:"token_issuer" required:"true"`
+	TokenIssuer kitconfig.URL `yaml:"token_issuer" required:"true"`
 	// TokenJWKSURL is where the edge fetches the issuer's signing keys when
 	// it cannot reach them at <token_issuer>/.well-known/jwks.json, as in
 	// containers (http://hydra:4444/.well-known/jwks.json). Default: there.
-	TokenJWKSURL config.URL `yaml:"token_jwks_url"`
+	TokenJWKSURL kitconfig.URL `yaml:"token_jwks_url"`
 	// TokenAudience is the audience the admin API accepts: an access token
 	// must name it in aud (default "identity-api"). Clients ask Hydra for
 	// it (audience=identity-api) and must be allowed it
@@ -85,7 +84,7 @@ type Config struct {
 	Tracing tracing.Config `yaml:"tracing"`
 
 	// Policy is loaded from PolicyFile.
-	Policy Policy `yaml:"-"`
+	Policy identity.Policy `yaml:"-"`
 }
 
 // Database locates PostgreSQL.
@@ -102,51 +101,38 @@ type Mail struct {
 
 // Kratos locates Kratos' public and admin APIs (both private to the edge).
 type Kratos struct {
-	PublicURL config.URL `yaml:"public_url" required:"true"`
-	AdminURL  config.URL `yaml:"admin_url" required:"true"`
+	PublicURL kitconfig.URL `yaml:"public_url" required:"true"`
+	AdminURL  kitconfig.URL `yaml:"admin_url" required:"true"`
 }
 
 // Hydra locates Hydra's admin API (private to the edge and the consent app).
 type Hydra struct {
-	AdminURL config.URL `yaml:"admin_url" required:"true"`
+	AdminURL kitconfig.URL `yaml:"admin_url" required:"true"`
 }
 
 // DefaultTokenAudience is the audience the edge's admin API accepts by
 // default.
 const DefaultTokenAudience = "identity-api"
 
-// Policy is the operator's identity policy file.
-type Policy struct {
-	PasswordPolicy PasswordPolicy `yaml:"password_policy"`
-	Lockout        LockoutPolicy  `yaml:"lockout"`
-	MailLimits     MailLimits     `yaml:"mail_limits"`
-}
-
-// DefaultConfig holds the values a file may leave out.
-func DefaultConfig() Config {
+// Default holds the values a file may leave out.
+func Default() Config {
 	return Config{Listen: ":4455", LogLevel: "info", MaxBodyBytes: 64 << 10, TokenAudience: DefaultTokenAudience,
 		Mail: Mail{From: "Learning Platform <no-reply@learnplatform.local>"}}
 }
 
-// DefaultPolicy is the policy before the operator's file is read.
-func DefaultPolicy() Policy {
-	return Policy{PasswordPolicy: PasswordPolicy{Profile: ProfileComposition, Profiles: DefaultProfiles()}, Lockout: DefaultLockoutPolicy(),
-		MailLimits: DefaultMailLimits()}
-}
-
 // Validate checks what the field types cannot.
 func (c *Config) Validate() error {
-	if err := config.CheckPostgresURL("database.url", c.Database.URL); err != nil {
+	if err := kitconfig.CheckPostgresURL("database.url", c.Database.URL); err != nil {
 		return err
 	}
 	if c.MaxBodyBytes < 1024 {
-		return config.Problem("max_body_bytes", "must be at least 1024, got %d", c.MaxBodyBytes)
+		return kitconfig.Problem("max_body_bytes", "must be at least 1024, got %d", c.MaxBodyBytes)
 	}
 	if a := c.TokenAudience; strings.TrimSpace(a) == "" || strings.ContainsAny(a, " \t\r\n") {
-		return config.Problem("token_audience", "must be one audience without spaces, like %q: the admin API accepts only access tokens whose aud names it", DefaultTokenAudience)
+		return kitconfig.Problem("token_audience", "must be one audience without spaces, like %q: the admin API accepts only access tokens whose aud names it", DefaultTokenAudience)
 	}
 	if u, err := url.Parse(c.Mail.URL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
-		return config.Problem("mail.url", "expected smtp://host:port/ or smtps://host:port/")
+		return kitconfig.Problem("mail.url", "expected smtp://host:port/ or smtps://host:port/")
 	}
 	if _, err := ParseNetworks("trusted_proxies", c.TrustedProxies); err != nil {
 		return err
@@ -167,7 +153,7 @@ func ParseNetworks(key string, in []string) ([]netip.Prefix, error) {
 		if err != nil {
 			a, aerr := netip.ParseAddr(s)
 			if aerr != nil {
-				return nil, config.Problem(fmt.Sprintf("%s[%d]", key, i), "%q is not a CIDR like 10.0.0.0/8 or an address", s)
+				return nil, kitconfig.Problem(fmt.Sprintf("%s[%d]", key, i), "%q is not a CIDR like 10.0.0.0/8 or an address", s)
 			}
 			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
 		}
@@ -176,33 +162,36 @@ func ParseNetworks(key string, in []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// Validate checks the policy file.
-func (p *Policy) Validate() error {
-	if err := p.PasswordPolicy.validate("password_policy"); err != nil {
-		return err
-	}
-	if err := p.Lockout.validate("lockout"); err != nil {
-		return err
-	}
-	return p.MailLimits.validate("mail_limits")
-}
-
 // LoadPolicy reads the policy file named by the config at configPath.
 func (c *Config) LoadPolicy(configPath string) error {
 	path := c.PolicyFile
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(filepath.Dir(configPath), path)
 	}
-	c.Policy = DefaultPolicy()
+	c.Policy = identity.DefaultPolicy()
 	if _, err := os.Stat(path); err != nil {
-		return &config.Error{File: configPath, Key: "policy_file", Problem: "cannot read " + path + ": " + errors.Unwrap(err).Error()}
+		return &kitconfig.Error{File: configPath, Key: "policy_file", Problem: "cannot read " + path + ": " + errors.Unwrap(err).Error()}
 	}
-	if err := config.Load(path, &c.Policy); err != nil {
-		var ce *config.Error
+	p := policyFile(c.Policy)
+	if err := kitconfig.Load(path, &p); err != nil {
+		var ce *kitconfig.Error
 		if errors.As(err, &ce) {
 			return err
 		}
-		return &config.Error{File: path, Problem: err.Error()}
+		return &kitconfig.Error{File: path, Problem: err.Error()}
+	}
+	c.Policy = identity.Policy(p)
+	if err := c.Policy.Validate(); err != nil {
+		var pe *identity.PolicyError
+		if errors.As(err, &pe) {
+			return &kitconfig.Error{File: path, Key: pe.Key, Problem: pe.Problem}
+		}
+		return &kitconfig.Error{File: path, Problem: err.Error()}
 	}
 	return nil
 }
+
+// policyFile is the policy as kitconfig.Load decodes it: without
+// identity.Policy's Validate, whose error LoadPolicy turns into one naming
+// the file and the key.
+type policyFile identity.Policy
