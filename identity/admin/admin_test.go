@@ -202,3 +202,24 @@ func TestWithoutStores(t *testing.T) {
 		t.Fatalf("events: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// A body that is not JSON by its media type is a 415 on every route that
+// takes one.
+func TestUserRoutesWantJSON(t *testing.T) {
+	e := newRig(t)
+	_, tok := e.admin()
+	id, _ := e.user("student")
+	for _, r := range []struct{ method, path, body string }{
+		{"PUT", "/role", `{"role":"admin"}`},
+		{"PUT", "/state", `{"state":"inactive"}`},
+		{"POST", "/sessions/revoke", `{}`},
+	} {
+		a := e.do(r.method, "/admin/users/"+id+r.path, r.body, "Authorization", "Bearer "+tok, "Content-Type", "text/plain")
+		if code, _ := edgetest.ErrorCode(t, a); a.Status != http.StatusUnsupportedMediaType || code != "unsupported_media_type" {
+			t.Fatalf("%s: %d %s", r.path, a.Status, a.Body)
+		}
+	}
+	if n := len(e.revoked.All()); n != 0 {
+		t.Fatalf("%d revocations", n)
+	}
+}
