@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/learnplatform/platform/kit/token/jwks"
 )
 
 // DefaultCacheSize is how many verified tokens a Validator remembers when
@@ -47,7 +49,7 @@ type cacheEntry struct {
 	exp  float64        // the exp claim, for the same expiry rule as a full check
 	kid  string         // the key that verified the signature ...
 	key  *rsa.PublicKey // ... as it was served then
-	keys *keySet        // the key set key was last seen in
+	keys *jwks.Set      // the key set key was last seen in
 
 	prev, next *cacheEntry
 }
@@ -95,7 +97,7 @@ const (
 // key still served in ks, the current key set: a key Hydra stopped
 // publishing no longer vouches for the tokens it signed, so such an entry
 // is dropped and the token verified afresh (and refused).
-func (c *verifiedCache) get(raw string, ks *keySet, now time.Time, leeway time.Duration) (User, cacheResult) {
+func (c *verifiedCache) get(raw string, ks *jwks.Set, now time.Time, leeway time.Duration) (User, cacheResult) {
 	s := c.shard(raw)
 	s.mu.Lock()
 	e := s.entries[raw]
@@ -109,7 +111,7 @@ func (c *verifiedCache) get(raw string, ks *keySet, now time.Time, leeway time.D
 		return User{}, cacheExpired
 	}
 	if e.keys != ks {
-		if !ks.serves(e.kid, e.key) {
+		if !ks.Serves(e.kid, e.key) {
 			s.unlink(e)
 			s.mu.Unlock()
 			return User{}, cacheMiss
@@ -180,19 +182,6 @@ func (s *cacheShard) unlink(e *cacheEntry) {
 	e.prev.next, e.next.prev = e.next, e.prev
 	e.prev, e.next = nil, nil
 	delete(s.entries, e.raw)
-}
-
-// serves reports whether ks holds key under kid.
-func (ks *keySet) serves(kid string, key *rsa.PublicKey) bool {
-	if ks == nil {
-		return false
-	}
-	for _, k := range ks.byKID[kid] {
-		if k.Equal(key) {
-			return true
-		}
-	}
-	return false
 }
 
 // clone copies u's slices, so no caller can change what another one (or

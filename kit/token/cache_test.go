@@ -1,8 +1,6 @@
 package token
 
 import (
-	"github.com/learnplatform/platform/kit/account"
-
 	"crypto/rsa"
 	"errors"
 	"fmt"
@@ -16,6 +14,9 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/learnplatform/platform/kit/account"
+	"github.com/learnplatform/platform/kit/token/jwks"
 )
 
 // countingVerifier counts the RSA checks a Validator does.
@@ -202,7 +203,7 @@ func TestCachedTokenNeedsItsKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFetch(t, f.v)
-	if _, ok := f.v.keys.Load().byKID[kidB]; !ok {
+	if f.v.keys.Current().Keys(kidB) == nil {
 		t.Fatal("a hit on a stale key set did not refresh it")
 	}
 	if _, err := f.v.Validate(t.Context(), tok); err != nil {
@@ -274,7 +275,7 @@ func TestCacheShardLimits(t *testing.T) {
 
 func TestCacheLRU(t *testing.T) {
 	c := newShardedCache(3, 1)
-	ks := &keySet{}
+	ks := &jwks.Set{}
 	entry := func(sub string) cacheEntry {
 		return cacheEntry{user: User{User: account.User{ID: sub}}, exp: 1e10, keys: ks}
 	}

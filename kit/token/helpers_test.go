@@ -241,15 +241,9 @@ func sign(t testing.TB, alg jwa.SignatureAlgorithm, key any, kid string, claims 
 // waitFetch waits for the JWKS fetch in flight, if any.
 func waitFetch(t testing.TB, v *Validator) {
 	t.Helper()
-	v.mu.Lock()
-	c := v.inflight
-	v.mu.Unlock()
-	if c == nil {
-		return
-	}
-	select {
-	case <-c.done:
-	case <-time.After(10 * time.Second):
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := v.keys.Wait(ctx); err != nil {
 		t.Fatal("jwks fetch did not finish")
 	}
 }

@@ -113,7 +113,7 @@ func TestCachedKeysSurviveJWKSOutage(t *testing.T) {
 	waitFetch(t, f.v)
 	// (Server hits would count the transport's own retry on a dead
 	// connection; the metric counts fetches.)
-	if n := testutil.ToFloat64(f.v.metrics.refreshes.WithLabelValues("failure")); n != 1 {
+	if n := testutil.ToFloat64(f.v.metrics.jwks.Refreshes.WithLabelValues("failure")); n != 1 {
 		t.Fatalf("failed refreshes %v, want 1", n)
 	}
 	ok("after the failed refresh")
@@ -307,9 +307,8 @@ func TestJWKSKeyFiltering(t *testing.T) {
 	if _, err := f.v.Validate(t.Context(), sign(t, jwa.RS256, a, kidA, claimsAt(now))); err != nil {
 		t.Fatalf("the good key: %v", err)
 	}
-	ks := f.v.keys.Load()
-	if len(ks.byKID) != 1 {
-		t.Fatalf("kept kids %v, want only %s", ks.byKID, kidA)
+	if kids := f.v.keys.Current().KIDs(); len(kids) != 1 {
+		t.Fatalf("kept kids %v, want only %s", kids, kidA)
 	}
 }
 
@@ -339,14 +338,14 @@ func TestNewConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if v.jwksURL != tt.jwks || v.leeway != DefaultLeeway || v.refresh != DefaultRefreshInterval || v.minRefetch != DefaultMinRefetchInterval {
+			if v.cfg.JWKSURL != tt.jwks || v.cfg.Leeway != DefaultLeeway || v.cfg.RefreshInterval != DefaultRefreshInterval || v.cfg.MinRefetchInterval != DefaultMinRefetchInterval {
 				t.Fatalf("defaults: %+v", v)
 			}
 		})
 	}
 	v, _ := New(Config{Issuer: testIssuer, Leeway: -1})
-	if v.leeway != 0 {
-		t.Fatalf("negative leeway = %v, want none", v.leeway)
+	if v.cfg.Leeway != 0 {
+		t.Fatalf("negative leeway = %v, want none", v.cfg.Leeway)
 	}
 }
 
@@ -367,10 +366,10 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("validations{outcome=%q} = %v, want %v", outcome, got, want)
 		}
 	}
-	if got := testutil.ToFloat64(f.v.metrics.refreshes.WithLabelValues("success")); got != 1 {
+	if got := testutil.ToFloat64(f.v.metrics.jwks.Refreshes.WithLabelValues("success")); got != 1 {
 		t.Errorf("refreshes{success} = %v", got)
 	}
-	if got := testutil.ToFloat64(f.v.metrics.keys); got != 1 {
+	if got := testutil.ToFloat64(f.v.metrics.jwks.Keys); got != 1 {
 		t.Errorf("keys = %v", got)
 	}
 	// A second validator on the same registry shares the collectors.

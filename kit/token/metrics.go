@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/learnplatform/platform/kit/token/jwks"
 )
 
 // outcomes are the values of token_validations_total's outcome label; the
@@ -16,9 +18,7 @@ var outcomes = []string{
 
 type metrics struct {
 	validations *prometheus.CounterVec
-	refreshes   *prometheus.CounterVec
-	keys        prometheus.Gauge
-	lastSuccess prometheus.Gauge
+	jwks        jwks.Metrics
 	cache       *prometheus.CounterVec
 
 	// Resolved once so the hot path does no label lookups.
@@ -35,18 +35,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "token_validations_total",
 			Help: "Bearer token validations, by outcome (valid, unavailable, or why the token was refused).",
 		}, []string{"outcome"}),
-		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "token_jwks_refreshes_total",
-			Help: "JWKS fetches, by outcome (success, failure).",
-		}, []string{"outcome"}),
-		keys: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "token_jwks_keys",
-			Help: "Signing key ids in the cached JWKS.",
-		}),
-		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "token_jwks_last_success_timestamp_seconds",
-			Help: "When the JWKS was last fetched successfully (Unix seconds).",
-		}),
+		jwks: jwks.Metrics{
+			Refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "token_jwks_refreshes_total",
+				Help: "JWKS fetches, by outcome (success, failure).",
+			}, []string{"outcome"}),
+			Keys: prometheus.NewGauge(prometheus.GaugeOpts{
+				Name: "token_jwks_keys",
+				Help: "Signing key ids in the cached JWKS.",
+			}),
+			LastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+				Name: "token_jwks_last_success_timestamp_seconds",
+				Help: "When the JWKS was last fetched successfully (Unix seconds).",
+			}),
+		},
 		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "token_cache_lookups_total",
 			Help: "Lookups in the cache of verified tokens, by outcome (hit: answered without a signature check, miss: signature checked).",
@@ -56,16 +58,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		// A second Validator on the same registry shares the collectors.
 		var errs [5]error
 		m.validations, errs[0] = register(reg, m.validations)
-		m.refreshes, errs[1] = register(reg, m.refreshes)
-		m.keys, errs[2] = register(reg, m.keys)
-		m.lastSuccess, errs[3] = register(reg, m.lastSuccess)
+		m.jwks.Refreshes, errs[1] = register(reg, m.jwks.Refreshes)
+		m.jwks.Keys, errs[2] = register(reg, m.jwks.Keys)
+		m.jwks.LastSuccess, errs[3] = register(reg, m.jwks.LastSuccess)
 		m.cache, errs[4] = register(reg, m.cache)
 		if err := errors.Join(errs[:]...); err != nil {
 			return nil, err
 		}
-	}
-	for _, o := range []string{"success", "failure"} {
-		m.refreshes.WithLabelValues(o)
 	}
 	m.byReason = make(map[string]prometheus.Counter, len(outcomes))
 	for _, o := range outcomes {

@@ -9,13 +9,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/learnplatform/platform/kit/token/internal/jose"
+	"github.com/learnplatform/platform/kit/token/jwks"
 )
 
 // Defaults for the zero values of Config.
@@ -23,7 +24,7 @@ const (
 	DefaultLeeway             = 30 * time.Second
 	DefaultRefreshInterval    = 5 * time.Minute
 	DefaultMinRefetchInterval = time.Second
-	DefaultFetchTimeout       = 5 * time.Second
+	DefaultFetchTimeout       = jwks.FetchTimeout
 )
 
 // MaxTokenSize bounds the tokens Validate looks at; Hydra's are about 1 KiB.
@@ -84,7 +85,7 @@ var ErrInvalidToken = errors.New("invalid token")
 // be checked; RequireUser answers it with 503. Once one fetch succeeded the
 // cached keys are used however old they get, and this error only occurs
 // when the caller's context ends while it waits for a fetch.
-var ErrKeysUnavailable = errors.New("token signing keys unavailable")
+var ErrKeysUnavailable = jwks.ErrUnavailable
 
 // InvalidError is a token refused on its merits; the client should get a
 // new token. RequireUser answers it with 401.
@@ -119,26 +120,11 @@ func invalid(reason, description string, cause error) *InvalidError {
 // Validator checks Hydra access tokens. It is safe for concurrent use; make
 // one per process and share it.
 type Validator struct {
-	issuer     string
-	audience   string
-	jwksURL    string
-	leeway     time.Duration
-	refresh    time.Duration
-	minRefetch time.Duration
-	client     *http.Client
-	now        func() time.Time
-	log        *slog.Logger
-	metrics    *metrics
-	verifier   jws.Verifier // jwx's RS256 verifier, the only one used
-	revoked    RevocationList
-	cache      *verifiedCache // nil when disabled
-
-	keys atomic.Pointer[keySet]
-
-	mu          sync.Mutex
-	lastAttempt time.Time  // start of the last fetch, for the rate limit
-	lastErr     error      // outcome of the last finished fetch
-	inflight    *fetchCall // the fetch running now, if any
+	cfg      Config // as given to New, with the defaults filled in
+	metrics  *metrics
+	keys     *jwks.Source
+	verifier jws.Verifier   // jwx's RS256 verifier, the only one used
+	cache    *verifiedCache // nil when disabled
 }
 
 // New checks cfg and returns a Validator. It does not fetch keys; the first
@@ -192,21 +178,16 @@ func New(cfg Config) (*Validator, error) {
 	if cfg.CacheSize > 0 {
 		cache = newVerifiedCache(cfg.CacheSize)
 	}
-	return &Validator{
-		issuer:     cfg.Issuer,
-		audience:   cfg.Audience,
-		jwksURL:    cfg.JWKSURL,
-		leeway:     cfg.Leeway,
-		refresh:    cfg.RefreshInterval,
-		minRefetch: cfg.MinRefetchInterval,
-		client:     cfg.HTTPClient,
-		now:        cfg.Now,
-		log:        cfg.Logger.With("jwks_url", cfg.JWKSURL),
-		metrics:    m,
-		verifier:   verifier,
-		revoked:    cfg.Revocations,
-		cache:      cache,
-	}, nil
+	keys := jwks.New(jwks.Config{
+		URL:                cfg.JWKSURL,
+		RefreshInterval:    cfg.RefreshInterval,
+		MinRefetchInterval: cfg.MinRefetchInterval,
+		HTTPClient:         cfg.HTTPClient,
+		Now:                cfg.Now,
+		Logger:             cfg.Logger,
+		Metrics:            m.jwks,
+	})
+	return &Validator{cfg: cfg, metrics: m, keys: keys, verifier: verifier, cache: cache}, nil
 }
 
 func absoluteHTTPURL(s string) error {
@@ -235,7 +216,7 @@ func (v *Validator) Validate(ctx context.Context, raw string) (User, error) {
 		v.metrics.validated.Inc()
 	case errors.As(err, &ie):
 		v.metrics.refused(ie.Reason)
-		v.log.Debug("token refused", "reason", ie.Reason, "error", err)
+		v.cfg.Logger.Debug("token refused", "reason", ie.Reason, "error", err)
 	default:
 		v.metrics.unavailable.Inc()
 	}
@@ -243,7 +224,7 @@ func (v *Validator) Validate(ctx context.Context, raw string) (User, error) {
 }
 
 func (v *Validator) validate(ctx context.Context, raw string) (User, error) {
-	now := v.now()
+	now := v.cfg.Now()
 	if v.cache == nil {
 		u, _, err := v.verify(ctx, raw, now)
 		if err == nil {
@@ -254,15 +235,11 @@ func (v *Validator) validate(ctx context.Context, raw string) (User, error) {
 		}
 		return u, nil
 	}
-	ks := v.keys.Load()
-	switch u, res := v.cache.get(raw, ks, now, v.leeway); res {
+	ks := v.keys.Current()
+	switch u, res := v.cache.get(raw, ks, now, v.cfg.Leeway); res {
 	case cacheHit:
 		v.metrics.cacheHits.Inc()
-		// What the uncached path does in keysFor: traffic answered from
-		// the cache alone must still notice rotated or withdrawn keys.
-		if now.Sub(ks.fetchedAt) >= v.refresh {
-			v.startFetch(now)
-		}
+		v.keys.RefreshIfStale(ks, now)
 		if err := v.checkRevoked(u); err != nil {
 			v.cache.remove(raw)
 			return User{}, err
@@ -286,7 +263,7 @@ func (v *Validator) validate(ctx context.Context, raw string) (User, error) {
 
 // checkRevoked asks the revocation list, if any, about a verified token.
 func (v *Validator) checkRevoked(u User) error {
-	if v.revoked != nil && v.revoked.Revoked(u.ID, u.SessionID, u.TokenID, u.IssuedAt) {
+	if v.cfg.Revocations != nil && v.cfg.Revocations.Revoked(u.ID, u.SessionID, u.TokenID, u.IssuedAt) {
 		return invalid("revoked", "token was revoked (signed out, deactivated or role changed)", nil)
 	}
 	return nil
@@ -296,16 +273,22 @@ func (v *Validator) checkRevoked(u User) error {
 // signature and the claims. It also returns what the cache keeps.
 //
 // jwx parses the token (jws.Parse) and its RS256 verifier checks the
-// signature with the key the JWKS serves under the token's kid. Before jwx
-// sees the token, checkCompact makes sure it is one canonical compact JWS
-// and the header members the rules depend on are checked (see
-// parseHeader); the claims are read by parseClaims.
+// signature with the keys the JWKS serves under the token's kid. Before
+// jwx sees the token, jose.CheckCompact makes sure it is one canonical
+// compact JWS, and the header members the rules depend on are checked;
+// jose.ParseClaims reads the claims.
 func (v *Validator) verify(ctx context.Context, raw string, now time.Time) (User, cacheEntry, error) {
-	header, err := checkCompact(raw)
-	if err != nil {
-		return User{}, cacheEntry{}, err
+	if raw == "" {
+		return User{}, cacheEntry{}, invalid("malformed", "token is empty", nil)
 	}
-	hdr, err := parseHeader(header)
+	if len(raw) > MaxTokenSize {
+		return User{}, cacheEntry{}, invalid("malformed", "token is too long", nil)
+	}
+	header, err := jose.CheckCompact(raw)
+	if err != nil {
+		return User{}, cacheEntry{}, invalid("malformed", "token is not a compact JWS", nil)
+	}
+	hdr, err := jose.ParseHeader(header)
 	if err != nil {
 		return User{}, cacheEntry{}, invalid("malformed", "token header is not a JSON object of the expected types", err)
 	}
@@ -325,12 +308,15 @@ func (v *Validator) verify(ctx context.Context, raw string, now time.Time) (User
 	if err != nil {
 		return User{}, cacheEntry{}, invalid("malformed", "token header is not a JSON object of the expected types", err)
 	}
-	ks, keys, err := v.keysFor(ctx, hdr.Kid, now)
+	ks, keys, err := v.keys.Lookup(ctx, hdr.Kid, now)
+	if errors.Is(err, jwks.ErrUnknownKey) {
+		return User{}, cacheEntry{}, invalid("unknown_key", "token is signed by an unknown key", nil)
+	}
 	if err != nil {
 		return User{}, cacheEntry{}, err
 	}
 	// The signed input is the token up to the last dot, as sent: for a
-	// canonical compact JWS it is what jwx would re-encode.
+	// canonical compact JWS it is what jwx would encode again.
 	signingInput := []byte(raw[:strings.LastIndexByte(raw, '.')])
 	signature := msg.Signatures()[0].Signature()
 	var key *rsa.PublicKey
@@ -343,7 +329,7 @@ func (v *Validator) verify(ctx context.Context, raw string, now time.Time) (User
 	if key == nil {
 		return User{}, cacheEntry{}, invalid("signature", "signature does not match the signing key", nil)
 	}
-	c, err := parseClaims(msg.Payload())
+	c, err := jose.ParseClaims(msg.Payload())
 	if err != nil {
 		return User{}, cacheEntry{}, invalid("claims", "token claims are not valid JSON of the expected types", err)
 	}
@@ -351,69 +337,13 @@ func (v *Validator) verify(ctx context.Context, raw string, now time.Time) (User
 	if err != nil {
 		return User{}, cacheEntry{}, err
 	}
-	return u, cacheEntry{user: u, exp: c.Exp.sec, kid: hdr.Kid, key: key, keys: ks}, nil
-}
-
-// keysFor returns the cached keys for kid and the set they are from,
-// fetching the key set when kid is unknown or no set was ever fetched (both
-// rate-limited), and starting a background refresh when the set is stale.
-func (v *Validator) keysFor(ctx context.Context, kid string, now time.Time) (*keySet, []*rsa.PublicKey, error) {
-	if ks := v.keys.Load(); ks != nil {
-		if keys, ok := ks.byKID[kid]; ok {
-			if now.Sub(ks.fetchedAt) >= v.refresh {
-				v.startFetch(now)
-			}
-			return ks, keys, nil
-		}
-	}
-	if c := v.startFetch(now); c != nil {
-		select {
-		case <-c.done:
-		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("%w: gave up waiting for the key set: %w", ErrKeysUnavailable, ctx.Err())
-		}
-	}
-	// Re-read even when rate-limited: another caller's fetch may have
-	// brought kid in since we looked.
-	ks := v.keys.Load()
-	if ks == nil {
-		return nil, nil, v.unavailable()
-	}
-	if keys, ok := ks.byKID[kid]; ok {
-		return ks, keys, nil
-	}
-	return nil, nil, invalid("unknown_key", "token is signed by an unknown key", nil)
-}
-
-func (v *Validator) unavailable() error {
-	v.mu.Lock()
-	last := v.lastErr
-	v.mu.Unlock()
-	if last == nil {
-		return ErrKeysUnavailable
-	}
-	return fmt.Errorf("%w: %w", ErrKeysUnavailable, last)
+	return u, cacheEntry{user: u, exp: c.Exp.Sec, kid: hdr.Kid, key: key, keys: ks}, nil
 }
 
 // Ready reports whether signing keys are available, fetching them if none
 // were fetched yet (subject to the rate limit). Use it as a /readyz check.
-func (v *Validator) Ready(ctx context.Context) error {
-	if v.keys.Load() != nil {
-		return nil
-	}
-	if c := v.startFetch(v.now()); c != nil {
-		select {
-		case <-c.done:
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %w", ErrKeysUnavailable, ctx.Err())
-		}
-	}
-	if v.keys.Load() != nil {
-		return nil
-	}
-	return v.unavailable()
-}
+func (v *Validator) Ready(ctx context.Context) error { return v.keys.Ready(ctx) }
 
 // RetryAfter is how long a client should wait after ErrKeysUnavailable
 // before trying again: the fetch rate limit.
-func (v *Validator) RetryAfter() time.Duration { return v.minRefetch }
+func (v *Validator) RetryAfter() time.Duration { return v.cfg.MinRefetchInterval }

@@ -1,6 +1,7 @@
-package token
+package jose
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"math"
@@ -11,11 +12,11 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwt"
 )
 
-// checkAgainstJWX is the differential check of parseClaims against jwx's
+// checkAgainstJWX is the differential check of ParseClaims against jwx's
 // JWT claims decoder, an implementation written independently of this
 // package:
-//   - what parseClaims refuses as not JSON, encoding/json refuses too;
-//   - what parseClaims accepts is valid JSON that jwx accepts as well,
+//   - what ParseClaims refuses as not JSON, encoding/json refuses too;
+//   - what ParseClaims accepts is valid JSON that jwx accepts as well,
 //     except where jwx is stricter: a null or negative date (jwx takes
 //     "-" for the start of RFC 3339 text), a date beyond int64 seconds, a
 //     null aud or a null element in it;
@@ -24,12 +25,12 @@ import (
 //     every other claim from its generic decoding.
 func checkAgainstJWX(t *testing.T, in []byte) {
 	t.Helper()
-	got, err := parseClaims(in)
+	got, err := ParseClaims(in)
 	if err != nil {
-		if errors.Is(err, errSyntax) && json.Valid(in) && strings.HasPrefix(strings.TrimLeft(string(in), " \t\r\n"), "{") {
+		if errors.Is(err, ErrSyntax) && json.Valid(in) && strings.HasPrefix(strings.TrimLeft(string(in), " \t\r\n"), "{") {
 			t.Fatalf("%q: refused as not a JSON object: %v", in, err)
 		}
-		if errors.Is(err, errType) && !json.Valid(in) {
+		if errors.Is(err, ErrType) && !json.Valid(in) {
 			t.Fatalf("%q: invalid JSON refused as a type error", in)
 		}
 		return
@@ -62,13 +63,13 @@ func checkAgainstJWX(t *testing.T, in []byte) {
 	same("sub", got.Sub, ref.Subject())
 	same("jti", got.Jti, ref.JwtID())
 	same("aud", got.Aud, ref.Audience())
-	for name, d := range map[string]numericDate{"exp": got.Exp, "nbf": got.Nbf, "iat": got.Iat} {
+	for name, d := range map[string]NumericDate{"exp": got.Exp, "nbf": got.Nbf, "iat": got.Iat} {
 		theirs, ok := ref.Get(name)
-		if ok != d.set {
-			t.Fatalf("%q: %s present %v, for jwx %v", in, name, d.set, ok)
+		if ok != d.Set {
+			t.Fatalf("%q: %s present %v, for jwx %v", in, name, d.Set, ok)
 		}
-		if tm, _ := theirs.(interface{ Unix() int64 }); ok && math.Abs(float64(tm.Unix())-d.sec) >= 1+1e-6 {
-			t.Fatalf("%q: %s %v, jwx reads %v", in, name, d.sec, tm.Unix())
+		if tm, _ := theirs.(interface{ Unix() int64 }); ok && math.Abs(float64(tm.Unix())-d.Sec) >= 1+1e-6 {
+			t.Fatalf("%q: %s %v, jwx reads %v", in, name, d.Sec, tm.Unix())
 		}
 	}
 
@@ -104,7 +105,7 @@ func checkAgainstJWX(t *testing.T, in []byte) {
 	same("nonce present", got.Nonce, nonce)
 }
 
-// jwxStricter reports whether in holds what parseClaims accepts and jwx
+// jwxStricter reports whether in holds what ParseClaims accepts and jwx
 // refuses: a null, negative or huge date, a null aud or null in aud. It reads
 // the last occurrence of each, as both decoders do.
 func jwxStricter(in []byte) bool {
@@ -154,7 +155,7 @@ func TestParseClaimsMatchesJWX(t *testing.T) {
 }
 
 func TestParseClaimsExactKeys(t *testing.T) {
-	c, err := parseClaims([]byte(`{"ROLE":"admin","Role":"admin","sub":"u"}`))
+	c, err := ParseClaims([]byte(`{"ROLE":"admin","Role":"admin","sub":"u"}`))
 	if err != nil || c.Role != "" {
 		t.Fatalf("role %q err %v: keys must match exactly", c.Role, err)
 	}
@@ -163,12 +164,12 @@ func TestParseClaimsExactKeys(t *testing.T) {
 // TestParseClaimsEveryOccurrence: the last occurrence of a claim wins, but
 // an earlier one of the wrong type is refused all the same.
 func TestParseClaimsEveryOccurrence(t *testing.T) {
-	c, err := parseClaims([]byte(`{"iss":"a","iss":null,"sub":"a","sub":"b","exp":1,"exp":null}`))
-	if err != nil || c.Iss != "" || c.Sub != "b" || c.Exp.set {
+	c, err := ParseClaims([]byte(`{"iss":"a","iss":null,"sub":"a","sub":"b","exp":1,"exp":null}`))
+	if err != nil || c.Iss != "" || c.Sub != "b" || c.Exp.Set {
 		t.Fatalf("claims %+v err %v", c, err)
 	}
 	for _, in := range []string{`{"iss":1,"iss":"a"}`, `{"exp":"1","exp":1}`, `{"aud":[1],"aud":"a"}`} {
-		if _, err := parseClaims([]byte(in)); !errors.Is(err, errType) {
+		if _, err := ParseClaims([]byte(in)); !errors.Is(err, ErrType) {
 			t.Errorf("%s: err %v, want a type error", in, err)
 		}
 	}
@@ -177,16 +178,16 @@ func TestParseClaimsEveryOccurrence(t *testing.T) {
 // TestParseClaimsDeepNesting: encoding/json's nesting limit (10000) holds.
 func TestParseClaimsDeepNesting(t *testing.T) {
 	deep := `{"x":` + strings.Repeat("[", 10005) + strings.Repeat("]", 10005) + `}`
-	if _, err := parseClaims([]byte(deep)); err == nil {
+	if _, err := ParseClaims([]byte(deep)); err == nil {
 		t.Fatal("nesting beyond the limit accepted")
 	}
 	ok := `{"x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`
-	if _, err := parseClaims([]byte(ok)); err != nil {
+	if _, err := ParseClaims([]byte(ok)); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// FuzzParseClaims checks parseClaims against jwx's claims decoder (see
+// FuzzParseClaims checks ParseClaims against jwx's claims decoder (see
 // checkAgainstJWX): never a panic, no acceptance of anything jwx or
 // encoding/json would not read the same way.
 func FuzzParseClaims(f *testing.F) {
@@ -199,26 +200,54 @@ func FuzzParseClaims(f *testing.F) {
 func TestParseHeader(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    joseHeader
+		want    Header
 		wantErr bool
 	}{
-		{`{"alg":"RS256","kid":"k","typ":"JWT"}`, joseHeader{Alg: "RS256", Kid: "k"}, false},
-		{`{"alg":"RS256","kid":"k","crit":null}`, joseHeader{Alg: "RS256", Kid: "k", Crit: true}, false},
-		{`{"alg":"RS256","kid":"k","b64":false}`, joseHeader{Alg: "RS256", Kid: "k", B64: true}, false},
-		{`{"ALG":"none","alg":"RS256"}`, joseHeader{Alg: "RS256"}, false},
-		{`{"alg":"RS256","alg":"none"}`, joseHeader{Alg: "none"}, false},
-		{`{"alg":"RS256","alg":null}`, joseHeader{}, false},
-		{`{"alg":"RS256","jwk":{"kty":"RSA","n":"x","e":"AQAB"},"jku":"http://evil/"}`, joseHeader{Alg: "RS256"}, false},
-		{`{"alg":1}`, joseHeader{}, true},
-		{`{"kid":["a"]}`, joseHeader{}, true},
-		{`{"alg":"RS256"`, joseHeader{}, true},
-		{`[]`, joseHeader{}, true},
-		{`null`, joseHeader{}, true},
+		{`{"alg":"RS256","kid":"k","typ":"JWT"}`, Header{Alg: "RS256", Kid: "k"}, false},
+		{`{"alg":"RS256","kid":"k","crit":null}`, Header{Alg: "RS256", Kid: "k", Crit: true}, false},
+		{`{"alg":"RS256","kid":"k","b64":false}`, Header{Alg: "RS256", Kid: "k", B64: true}, false},
+		{`{"ALG":"none","alg":"RS256"}`, Header{Alg: "RS256"}, false},
+		{`{"alg":"RS256","alg":"none"}`, Header{Alg: "none"}, false},
+		{`{"alg":"RS256","alg":null}`, Header{}, false},
+		{`{"alg":"RS256","jwk":{"kty":"RSA","n":"x","e":"AQAB"},"jku":"http://evil/"}`, Header{Alg: "RS256"}, false},
+		{`{"alg":1}`, Header{}, true},
+		{`{"kid":["a"]}`, Header{}, true},
+		{`{"alg":"RS256"`, Header{}, true},
+		{`[]`, Header{}, true},
+		{`null`, Header{}, true},
 	}
 	for _, tt := range tests {
-		got, err := parseHeader(b64.EncodeToString([]byte(tt.in)))
+		got, err := ParseHeader(base64.RawURLEncoding.EncodeToString([]byte(tt.in)))
 		if (err != nil) != tt.wantErr || (!tt.wantErr && got != tt.want) {
 			t.Errorf("%s: got %+v, %v", tt.in, got, err)
+		}
+	}
+}
+
+func TestCheckCompact(t *testing.T) {
+	tests := []struct {
+		in     string
+		header string // "" when refused
+	}{
+		{"e30.e30.e30", "e30"},
+		{"e30.e30.", "e30"},                   // an empty signature is well-formed; it just does not verify
+		{"eyJhIjoxfQ.e30.AAAA", "eyJhIjoxfQ"}, // lengths 0, 2 and 3 mod 4
+		{"e31.e30.e30", ""},                   // non-zero trailing bits: the same bytes as e30
+		{"e30.e30.AB", ""},                    // ...in the signature too
+		{"e30.e30.e30=", ""},                  // padding
+		{"e30.e30.e+/", ""},                   // standard alphabet
+		{"e30.e30.e3", ""},                    // e3: 2 chars, 12 bits, 4 of them spare and set
+		{"e30.e30.A", ""},                     // a length no encoding has
+		{"e30.e30", ""},                       // two segments
+		{"e30.e30.e30.e30", ""},               // four
+		{" e30.e30.e30", ""},                  // whitespace
+		{`{"payload":"e30","signatures":[]}`, ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		header, err := CheckCompact(tt.in)
+		if header != tt.header || (err == nil) != (tt.header != "") {
+			t.Errorf("%q: header %q, err %v; want %q", tt.in, header, err, tt.header)
 		}
 	}
 }

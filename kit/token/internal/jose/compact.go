@@ -1,4 +1,11 @@
-package token
+// Package jose reads what kit/token checks in a compact JWS before and
+// after jwx parses it: that the token is one canonical compact JWS
+// (CheckCompact), the protected header members its rules depend on
+// (ParseHeader) and the claims (ParseClaims). JSON is read with
+// encoding/json, member by member, so keys match exactly and a repeated
+// key is decided the same way in the header and in the claims: the last
+// occurrence wins.
+package jose
 
 import (
 	"bytes"
@@ -18,26 +25,22 @@ var b64urlValue = func() (t [256]byte) {
 	return t
 }()
 
-// checkCompact accepts exactly three unpadded base64url segments (no
-// whitespace, no JSON serialization) within MaxTokenSize, each the one
-// canonical encoding of its bytes, and returns the first segment, the
-// protected header.
+// ErrNotCompact means a token is not one canonical compact JWS.
+var ErrNotCompact = errors.New("not a compact JWS")
+
+// CheckCompact accepts exactly three unpadded base64url segments (no
+// whitespace, no JSON serialization), each the one canonical encoding of
+// its bytes, and returns the first segment, the protected header.
 //
 // It runs before jwx sees the token because jwx's decoder is lenient: it
 // also takes padded and standard base64 and ignores non-zero trailing bits,
 // so many strings would decode to the same token, and a token would not be
 // exactly what was signed.
-func checkCompact(raw string) (header string, err error) {
-	if raw == "" {
-		return "", invalid("malformed", "token is empty", nil)
-	}
-	if len(raw) > MaxTokenSize {
-		return "", invalid("malformed", "token is too long", nil)
-	}
+func CheckCompact(raw string) (header string, err error) {
 	header, rest, _ := strings.Cut(raw, ".")
 	payload, signature, ok := strings.Cut(rest, ".")
 	if !ok || !canonicalBase64URL(header) || !canonicalBase64URL(payload) || !canonicalBase64URL(signature) {
-		return "", invalid("malformed", "token is not a compact JWS", nil)
+		return "", ErrNotCompact
 	}
 	return header, nil
 }
@@ -65,24 +68,24 @@ func canonicalBase64URL(s string) bool {
 	return true
 }
 
-// joseHeader holds the protected header members validation looks at.
+// Header holds the protected header members kit/token looks at.
 // Others (typ, jku, x5u, x5c, jwk, ...) are ignored: keys come from the
 // JWKS only.
-type joseHeader struct {
+type Header struct {
 	Alg  string
 	Kid  string
 	Crit bool // a crit member is present (any value)
 	B64  bool // a b64 member is present (any value)
 }
 
-// parseHeader decodes the protected header segment. It reads the members
-// the rules depend on itself rather than from jwx's headers: jwx refuses an
-// alg it does not know (so "None" would look like a malformed header rather
-// than the wrong algorithm), and it drops a crit of null, which this
-// package refuses like any crit. Keys match exactly, the last occurrence
-// wins, alg and kid must be strings (null means absent).
-func parseHeader(segment string) (joseHeader, error) {
-	var h joseHeader
+// ParseHeader decodes the protected header segment. kit/token reads these
+// members here rather than from jwx's parsed headers: jwx refuses an alg it
+// does not know (so "None" would look like a malformed header rather than
+// the wrong algorithm), and it drops a crit of null, which kit/token
+// refuses like any crit. Keys match exactly, the last occurrence wins
+// (see eachMember), alg and kid must be strings (null means absent).
+func ParseHeader(segment string) (Header, error) {
+	var h Header
 	b, err := base64.RawURLEncoding.DecodeString(segment)
 	if err != nil {
 		return h, err
@@ -103,9 +106,10 @@ func parseHeader(segment string) (joseHeader, error) {
 	return h, err
 }
 
+// Errors of ParseHeader and ParseClaims.
 var (
-	errSyntax = errors.New("not a JSON object")
-	errType   = errors.New("a member has the wrong type")
+	ErrSyntax = errors.New("not a JSON object")
+	ErrType   = errors.New("a member has the wrong type")
 )
 
 // eachMember calls member with each member of the JSON object b, in order,
@@ -117,28 +121,28 @@ var (
 func eachMember(b []byte, member func(key string, value json.RawMessage) error) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return errSyntax
+		return ErrSyntax
 	}
 	var first error
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
-			return errSyntax
+			return ErrSyntax
 		}
 		key, _ := t.(string) // inside an object, Token yields keys as strings
 		var value json.RawMessage
 		if err := dec.Decode(&value); err != nil {
-			return errSyntax
+			return ErrSyntax
 		}
 		if err := member(key, value); err != nil && first == nil {
 			first = err
 		}
 	}
 	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
-		return errSyntax
+		return ErrSyntax
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return errSyntax
+		return ErrSyntax
 	}
 	return first
 }
@@ -148,7 +152,7 @@ func eachMember(b []byte, member func(key string, value json.RawMessage) error) 
 func decode[T any](value json.RawMessage, dst *T) error {
 	var v T
 	if err := json.Unmarshal(value, &v); err != nil {
-		return errType
+		return ErrType
 	}
 	*dst = v
 	return nil
