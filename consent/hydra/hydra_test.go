@@ -11,14 +11,14 @@ import (
 
 	"github.com/learnplatform/platform/consent"
 	"github.com/learnplatform/platform/consent/hydra"
-	"github.com/learnplatform/platform/consent/internal/fakeory"
+	"github.com/learnplatform/platform/kit/orytest"
 )
 
-func setup(t *testing.T) (*fakeory.Hydra, *hydra.Admin) {
-	f := fakeory.NewHydra(t)
-	f.AddClient(fakeory.Client{ID: "web", Name: "Learning Platform", FirstParty: true, Public: true})
-	f.AddClient(fakeory.Client{ID: "buddy", Name: "Study Buddy"})
-	return f, hydra.New(f.URL, http.DefaultClient)
+func setup(t *testing.T) (*orytest.Hydra, *hydra.Admin) {
+	f := orytest.NewHydra(t)
+	f.AddClient(orytest.Client{ID: "web", Name: "Learning Platform", FirstParty: true, Public: true})
+	f.AddClient(orytest.Client{ID: "buddy", Name: "Study Buddy"})
+	return f, hydra.New(f.Admin.URL, http.DefaultClient)
 }
 
 func TestLoginReadsPromptAndMaxAge(t *testing.T) {
@@ -39,7 +39,7 @@ func TestLoginReadsPromptAndMaxAge(t *testing.T) {
 		{url.Values{"xprompt": {"login"}}, nil, -1}, // not prompt
 	}
 	for _, c := range cases {
-		ch := f.AddLogin(fakeory.LoginRequest{ClientID: "web", Scopes: []string{"openid"}, Query: c.q})
+		ch := f.AddLogin(orytest.LoginRequest{ClientID: "web", Scopes: []string{"openid"}, Query: c.q})
 		lr, err := a.Login(ctx, ch)
 		if err != nil {
 			t.Fatal(err)
@@ -53,7 +53,7 @@ func TestLoginReadsPromptAndMaxAge(t *testing.T) {
 func TestLoginContextReachesConsent(t *testing.T) {
 	f, a := setup(t)
 	ctx := context.Background()
-	login := f.AddLogin(fakeory.LoginRequest{ClientID: "buddy", Scopes: []string{"openid", "email"}})
+	login := f.AddLogin(orytest.LoginRequest{ClientID: "buddy", Scopes: []string{"openid", "email"}})
 	to, err := a.AcceptLogin(ctx, login, hydra.LoginAcceptance{Subject: "u1", KratosSessionID: "k1", Remember: true, RememberFor: 60, AMR: []string{"password"}})
 	if err != nil || to != f.LoginVerifierURL(login) {
 		t.Fatalf("accept: %q %v", to, err)
@@ -66,7 +66,7 @@ func TestLoginContextReachesConsent(t *testing.T) {
 	if err := json.Unmarshal(acc.Context, &lc); err != nil || lc.KratosSessionID != "k1" {
 		t.Fatalf("context %s: %v", acc.Context, err)
 	}
-	cons := f.AddConsent(fakeory.ConsentRequest{ClientID: "buddy", Subject: "u1", Scopes: []string{"openid", "email"}, LoginChallenge: login})
+	cons := f.AddConsent(orytest.ConsentRequest{ClientID: "buddy", Subject: "u1", Scopes: []string{"openid", "email"}, LoginChallenge: login})
 	cr, err := a.Consent(ctx, cons)
 	if err != nil {
 		t.Fatal(err)
@@ -76,11 +76,11 @@ func TestLoginContextReachesConsent(t *testing.T) {
 	}
 
 	// A login accepted without a Kratos session id sends no context.
-	login2 := f.AddLogin(fakeory.LoginRequest{ClientID: "web"})
+	login2 := f.AddLogin(orytest.LoginRequest{ClientID: "web"})
 	if _, err := a.AcceptLogin(ctx, login2, hydra.LoginAcceptance{Subject: "u1"}); err != nil {
 		t.Fatal(err)
 	}
-	cons2 := f.AddConsent(fakeory.ConsentRequest{ClientID: "web", Subject: "u1", LoginChallenge: login2})
+	cons2 := f.AddConsent(orytest.ConsentRequest{ClientID: "web", Subject: "u1", LoginChallenge: login2})
 	if cr, err := a.Consent(ctx, cons2); err != nil || cr.KratosSessionID != "" || !cr.FirstParty {
 		t.Fatalf("%+v %v", cr, err)
 	}
@@ -88,7 +88,7 @@ func TestLoginContextReachesConsent(t *testing.T) {
 
 func TestAcceptConsentSendsBothClaimSets(t *testing.T) {
 	f, a := setup(t)
-	ch := f.AddConsent(fakeory.ConsentRequest{ClientID: "buddy", Subject: "u1", Scopes: []string{"openid"}, Audience: []string{"tutor"}})
+	ch := f.AddConsent(orytest.ConsentRequest{ClientID: "buddy", Subject: "u1", Scopes: []string{"openid"}, Audience: []string{"tutor"}})
 	cr, err := a.Consent(context.Background(), ch)
 	if err != nil {
 		t.Fatal(err)
@@ -106,12 +106,12 @@ func TestAcceptConsentSendsBothClaimSets(t *testing.T) {
 func TestLogoutRequests(t *testing.T) {
 	f, a := setup(t)
 	ctx := context.Background()
-	rp := f.AddLogout(fakeory.LogoutRequest{Subject: "u1", SID: "sid1", RPInitiated: true, ClientID: "web"})
+	rp := f.AddLogout(orytest.LogoutRequest{Subject: "u1", SID: "sid1", RPInitiated: true, ClientID: "web"})
 	lr, err := a.Logout(ctx, rp)
 	if err != nil || !lr.RPInitiated || lr.ClientID != "web" || lr.SessionID != "sid1" || lr.Subject != "u1" {
 		t.Fatalf("%+v %v", lr, err)
 	}
-	bare := f.AddLogout(fakeory.LogoutRequest{Subject: "u1", SID: "sid1"})
+	bare := f.AddLogout(orytest.LogoutRequest{Subject: "u1", SID: "sid1"})
 	lr, err = a.Logout(ctx, bare)
 	if err != nil || lr.RPInitiated || lr.ClientID != "" {
 		t.Fatalf("%+v %v", lr, err)
@@ -139,7 +139,7 @@ func TestClientAndErrors(t *testing.T) {
 	if c, err := a.Client(ctx, "buddy"); err != nil || c.FirstParty {
 		t.Fatalf("%+v %v", c, err)
 	}
-	f.AddClient(fakeory.Client{ID: "odd", Metadata: map[string]any{"first_party": "yes"}})
+	f.AddClient(orytest.Client{ID: "odd", Metadata: map[string]any{"first_party": "yes"}})
 	if c, err := a.Client(ctx, "odd"); err != nil || c.FirstParty {
 		t.Fatalf("a non-boolean first_party must not count: %+v %v", c, err)
 	}
@@ -151,7 +151,7 @@ func TestClientAndErrors(t *testing.T) {
 		t.Fatalf("503: %v", err)
 	}
 	f.Fail(0)
-	f.Close()
+	f.Admin.Close()
 	if _, err := a.Login(ctx, "x"); !errors.Is(err, hydra.ErrUnavailable) {
 		t.Fatalf("closed: %v", err)
 	}

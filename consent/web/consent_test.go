@@ -9,18 +9,18 @@ import (
 	"testing"
 
 	"github.com/learnplatform/platform/consent"
-	"github.com/learnplatform/platform/consent/internal/fakeory"
+	"github.com/learnplatform/platform/kit/orytest"
 )
 
 // loginThenConsent runs the login step for a signed-in browser and returns
 // a consent challenge that follows it, as Hydra would.
 func (hs *harness) loginThenConsent(client string, scopes []string, cookie, subject string) string {
 	hs.t.Helper()
-	login := hs.hydra.AddLogin(fakeory.LoginRequest{ClientID: client, Scopes: scopes})
+	login := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: client, Scopes: scopes})
 	if rec := hs.get("/login?login_challenge="+login, cookie); rec.Header().Get("Location") != hs.hydra.LoginVerifierURL(login) {
 		hs.t.Fatalf("login: %d %s", rec.Code, rec.Header().Get("Location"))
 	}
-	return hs.hydra.AddConsent(fakeory.ConsentRequest{ClientID: client, Subject: subject, Scopes: scopes, LoginChallenge: login})
+	return hs.hydra.AddConsent(orytest.ConsentRequest{ClientID: client, Subject: subject, Scopes: scopes, LoginChallenge: login})
 }
 
 var csrfRE = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
@@ -63,7 +63,7 @@ func TestClaimsFollowGrantedScopes(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			hs := newHarness(t)
-			id, s, cookie := hs.user(fakeory.Identity{EmailVerified: true, Name: "Ada", Role: "instructor"}, fakeory.Session{})
+			id, s, cookie := hs.user(orytest.Identity{Name: "Ada", Role: "instructor"}, orytest.Session{})
 			ch := hs.loginThenConsent(c.client, c.scopes, cookie, id)
 			if c.client == "tutor-web" {
 				if got := location(t, hs.get("/consent?consent_challenge="+ch, cookie)).String(); got != hs.hydra.ConsentVerifierURL(ch) {
@@ -92,8 +92,8 @@ func TestConsentWithoutKratosSessionContext(t *testing.T) {
 	// A login accepted before the session id was carried (no context):
 	// the access token simply has no session_id.
 	hs := newHarness(t)
-	id, _, cookie := hs.user(fakeory.Identity{Role: "admin"}, fakeory.Session{})
-	ch := hs.hydra.AddConsent(fakeory.ConsentRequest{ClientID: "tutor-web", Subject: id, Scopes: []string{"openid"}})
+	id, _, cookie := hs.user(orytest.Identity{Role: "admin"}, orytest.Session{})
+	ch := hs.hydra.AddConsent(orytest.ConsentRequest{ClientID: "tutor-web", Subject: id, Scopes: []string{"openid"}})
 	location(t, hs.get("/consent?consent_challenge="+ch, cookie))
 	acc, _ := hs.hydra.ConsentAccepted(ch)
 	if !maps.Equal(acc.Session.AccessToken, map[string]any{"role": "admin"}) {
@@ -103,7 +103,7 @@ func TestConsentWithoutKratosSessionContext(t *testing.T) {
 
 func TestConsentPageSaysWhatEachScopeReveals(t *testing.T) {
 	hs := newHarness(t)
-	id, _, cookie := hs.user(fakeory.Identity{}, fakeory.Session{})
+	id, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
 	scopes := []string{"openid", "email", "profile", "role", "offline_access", "courses.read"}
 	ch := hs.loginThenConsent("buddy", scopes, cookie, id)
 	rec := hs.get("/consent?consent_challenge="+ch, cookie)
@@ -127,7 +127,7 @@ func TestConsentPageSaysWhatEachScopeReveals(t *testing.T) {
 
 func TestConsentDecisions(t *testing.T) {
 	hs := newHarness(t)
-	id, _, cookie := hs.user(fakeory.Identity{}, fakeory.Session{})
+	id, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
 	ch := hs.loginThenConsent("buddy", []string{"openid"}, cookie, id)
 	page := hs.get("/consent?consent_challenge="+ch, cookie)
 	csrf := csrfRE.FindStringSubmatch(page.Body.String())[1]
@@ -151,7 +151,7 @@ func TestConsentDecisions(t *testing.T) {
 
 func TestConsentRefusesInactiveAccounts(t *testing.T) {
 	hs := newHarness(t)
-	id, _, cookie := hs.user(fakeory.Identity{}, fakeory.Session{})
+	id, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
 	ch := hs.loginThenConsent("tutor-web", []string{"openid"}, cookie, id)
 	hs.kratos.SetInactive(id, true)
 	if got := location(t, hs.get("/consent?consent_challenge="+ch, cookie)).String(); got != hs.hydra.RejectedURL(ch) {

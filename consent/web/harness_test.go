@@ -14,8 +14,8 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/learnplatform/platform/consent/hydra"
-	"github.com/learnplatform/platform/consent/internal/fakeory"
-	"github.com/learnplatform/platform/consent/kratos"
+	"github.com/learnplatform/platform/kit/kratos"
+	"github.com/learnplatform/platform/kit/orytest"
 )
 
 const hookSecret = "0123456789abcdef-hook"
@@ -24,8 +24,8 @@ const hookSecret = "0123456789abcdef-hook"
 // kratos clients talking to fakeory's Hydra and Kratos.
 type harness struct {
 	t      *testing.T
-	hydra  *fakeory.Hydra
-	kratos *fakeory.Kratos
+	hydra  *orytest.Hydra
+	kratos *orytest.Kratos
 	h      *Handler
 	router chi.Router
 	logs   *bytes.Buffer
@@ -33,12 +33,12 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	hs := &harness{t: t, hydra: fakeory.NewHydra(t), kratos: fakeory.NewKratos(t), logs: &bytes.Buffer{}}
-	hs.hydra.AddClient(fakeory.Client{ID: "tutor-web", Name: "Learning Platform", FirstParty: true, Public: true})
-	hs.hydra.AddClient(fakeory.Client{ID: "buddy", Name: "Study Buddy"})
+	hs := &harness{t: t, hydra: orytest.NewHydra(t), kratos: orytest.NewKratos(t), logs: &bytes.Buffer{}}
+	hs.hydra.AddClient(orytest.Client{ID: "tutor-web", Name: "Learning Platform", FirstParty: true, Public: true})
+	hs.hydra.AddClient(orytest.Client{ID: "buddy", Name: "Study Buddy"})
 	hc := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	h, err := New(Options{
-		Hydra:           hydra.New(hs.hydra.URL, hc),
+		Hydra:           hydra.New(hs.hydra.Admin.URL, hc),
 		Kratos:          kratos.New(hs.kratos.Public.URL, hs.kratos.Admin.URL, hc),
 		PublicURL:       mustURL("http://consent.test/"),
 		LoginURL:        mustURL("http://login.test/login"),
@@ -98,14 +98,14 @@ func (hs *harness) post(target, cookie string, form url.Values, hdr ...string) *
 
 // user adds an identity with a live session and returns the identity id,
 // the session and the browser's Cookie header.
-func (hs *harness) user(i fakeory.Identity, s fakeory.Session) (string, fakeory.Session, string) {
+func (hs *harness) user(i orytest.Identity, s orytest.Session) (string, orytest.Session, string) {
 	if i.Email == "" {
 		i.Email = "ada@example.org"
 	}
 	id := hs.kratos.AddIdentity(i)
 	s.IdentityID = id
-	s = hs.kratos.AddSession(s)
-	return id, s, fakeory.Cookie(s)
+	s = hs.kratos.PutSession(s)
+	return id, s, s.Cookie()
 }
 
 func location(t *testing.T, rec *httptest.ResponseRecorder) *url.URL {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/learnplatform/platform/consent/internal/fakeory"
+	"github.com/learnplatform/platform/kit/orytest"
 )
 
 func (hs *harness) hook(body []byte, secret string) (int, map[string]any) {
@@ -34,7 +34,7 @@ func (hs *harness) hook(body []byte, secret string) (int, map[string]any) {
 }
 
 func refresh(subject, client string, scopes []string, accessClaims map[string]any) []byte {
-	return fakeory.TokenHook{Subject: subject, ClientID: client, GrantTypes: []string{"refresh_token"},
+	return orytest.TokenHook{Subject: subject, ClientID: client, GrantTypes: []string{"refresh_token"},
 		GrantedScopes: scopes, AccessClaims: accessClaims, IDClaims: map[string]any{"email": "old@example.org"}}.JSON()
 }
 
@@ -51,7 +51,7 @@ func sessionClaims(t *testing.T, out map[string]any) (at, id map[string]any) {
 
 func TestTokenHookRefreshClaimsFollowScopesAndKeepSession(t *testing.T) {
 	hs := newHarness(t)
-	id, s, _ := hs.user(fakeory.Identity{EmailVerified: true, Name: "Ada", Role: "admin"}, fakeory.Session{})
+	id, s, _ := hs.user(orytest.Identity{Name: "Ada", Role: "admin"}, orytest.Session{})
 	cases := []struct {
 		client string
 		scopes []string
@@ -83,13 +83,13 @@ func TestTokenHookRefreshClaimsFollowScopesAndKeepSession(t *testing.T) {
 
 func TestTokenHookRefusesEndedSessions(t *testing.T) {
 	hs := newHarness(t)
-	id, _, _ := hs.user(fakeory.Identity{}, fakeory.Session{})
+	id, _, _ := hs.user(orytest.Identity{}, orytest.Session{})
 	scopes := []string{"openid", "offline_access"}
-	revoked := hs.kratos.AddSession(fakeory.Session{IdentityID: id})
+	revoked := hs.kratos.PutSession(orytest.Session{IdentityID: id})
 	hs.kratos.Revoke(revoked.ID) // signed out, or revoked by a password change
-	deleted := hs.kratos.AddSession(fakeory.Session{IdentityID: id})
+	deleted := hs.kratos.PutSession(orytest.Session{IdentityID: id})
 	hs.kratos.DeleteSession(deleted.ID) // "sign out everywhere"
-	expired := hs.kratos.AddSession(fakeory.Session{IdentityID: id, AuthenticatedAt: time.Now().Add(-25 * time.Hour)})
+	expired := hs.kratos.PutSession(orytest.Session{IdentityID: id, AuthenticatedAt: time.Now().Add(-25 * time.Hour)})
 	for name, sid := range map[string]string{"revoked": revoked.ID, "deleted": deleted.ID, "expired": expired.ID} {
 		if code, _ := hs.hook(refresh(id, "tutor-web", scopes, map[string]any{"session_id": sid}), hookSecret); code != http.StatusForbidden {
 			t.Errorf("%s session: %d, want 403", name, code)
@@ -107,7 +107,7 @@ func TestTokenHookRefusesEndedSessions(t *testing.T) {
 
 func TestTokenHookRefusesInactiveAccounts(t *testing.T) {
 	hs := newHarness(t)
-	id, s, _ := hs.user(fakeory.Identity{}, fakeory.Session{})
+	id, s, _ := hs.user(orytest.Identity{}, orytest.Session{})
 	body := refresh(id, "tutor-web", []string{"openid"}, map[string]any{"session_id": s.ID})
 	hs.kratos.SetInactive(id, true)
 	if code, _ := hs.hook(body, hookSecret); code != http.StatusForbidden {
@@ -117,7 +117,7 @@ func TestTokenHookRefusesInactiveAccounts(t *testing.T) {
 	if code, _ := hs.hook(body, hookSecret); code != http.StatusForbidden {
 		t.Fatalf("deleted: %d", code)
 	}
-	other, s2, _ := hs.user(fakeory.Identity{Email: "b@example.org"}, fakeory.Session{})
+	other, s2, _ := hs.user(orytest.Identity{Email: "b@example.org"}, orytest.Session{})
 	if code, _ := hs.hook(refresh(other, "gone-client", []string{"openid"}, map[string]any{"session_id": s2.ID}), hookSecret); code != http.StatusForbidden {
 		t.Fatalf("unknown client: %d", code)
 	}
@@ -125,14 +125,14 @@ func TestTokenHookRefusesInactiveAccounts(t *testing.T) {
 
 func TestTokenHookPassesThroughAndFailsSafely(t *testing.T) {
 	hs := newHarness(t)
-	id, s, _ := hs.user(fakeory.Identity{}, fakeory.Session{})
+	id, s, _ := hs.user(orytest.Identity{}, orytest.Session{})
 	// Code exchange: the consent's claims stand (204, nothing asked).
-	code, _ := hs.hook(fakeory.TokenHook{Subject: id, ClientID: "tutor-web", GrantTypes: []string{"authorization_code"}, GrantedScopes: []string{"openid"}}.JSON(), hookSecret)
+	code, _ := hs.hook(orytest.TokenHook{Subject: id, ClientID: "tutor-web", GrantTypes: []string{"authorization_code"}, GrantedScopes: []string{"openid"}}.JSON(), hookSecret)
 	if code != http.StatusNoContent {
 		t.Fatalf("authorization_code: %d", code)
 	}
 	// client_credentials: the client is the subject.
-	code, _ = hs.hook(fakeory.TokenHook{Subject: "integrator-example", ClientID: "integrator-example", GrantTypes: []string{"client_credentials"}}.JSON(), hookSecret)
+	code, _ = hs.hook(orytest.TokenHook{Subject: "integrator-example", ClientID: "integrator-example", GrantTypes: []string{"client_credentials"}}.JSON(), hookSecret)
 	if code != http.StatusNoContent {
 		t.Fatalf("client_credentials: %d", code)
 	}
@@ -142,11 +142,11 @@ func TestTokenHookPassesThroughAndFailsSafely(t *testing.T) {
 	if code, _ := hs.hook([]byte("{not json"), hookSecret); code != http.StatusBadRequest {
 		t.Fatalf("bad body: %d", code)
 	}
-	hs.kratos.Fail(http.StatusInternalServerError)
+	hs.kratos.FailOn("", http.StatusInternalServerError)
 	if code, _ := hs.hook(refresh(id, "tutor-web", nil, map[string]any{"session_id": s.ID}), hookSecret); code != http.StatusServiceUnavailable {
 		t.Fatalf("kratos down: %d", code)
 	}
-	hs.kratos.Fail(0)
+	hs.kratos.FailOn("", 0)
 	hs.hydra.Fail(http.StatusServiceUnavailable)
 	if code, _ := hs.hook(refresh(id, "tutor-web", nil, map[string]any{"session_id": s.ID}), hookSecret); code != http.StatusServiceUnavailable {
 		t.Fatalf("hydra down: %d", code)

@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"github.com/learnplatform/platform/consent/hydra"
-	"github.com/learnplatform/platform/consent/internal/fakeory"
+	"github.com/learnplatform/platform/kit/orytest"
 )
 
 func TestLoginWithSessionAcceptsAndCarriesTheKratosSession(t *testing.T) {
 	hs := newHarness(t)
-	id, s, cookie := hs.user(fakeory.Identity{}, fakeory.Session{Methods: []string{"password"}})
-	ch := hs.hydra.AddLogin(fakeory.LoginRequest{ClientID: "tutor-web", Scopes: []string{"openid"}})
+	id, s, cookie := hs.user(orytest.Identity{}, orytest.Session{Methods: []string{"password"}})
+	ch := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web", Scopes: []string{"openid"}})
 	if got := location(t, hs.get("/login?login_challenge="+ch, cookie)).String(); got != hs.hydra.LoginVerifierURL(ch) {
 		t.Fatalf("redirect %s", got)
 	}
@@ -35,7 +35,7 @@ func TestLoginWithSessionAcceptsAndCarriesTheKratosSession(t *testing.T) {
 
 func TestLoginWithoutSession(t *testing.T) {
 	hs := newHarness(t)
-	ch := hs.hydra.AddLogin(fakeory.LoginRequest{ClientID: "tutor-web"})
+	ch := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web"})
 	to := location(t, hs.get("/login?login_challenge="+ch, ""))
 	if to.Host != "login.test" || to.Query().Get("refresh") != "" {
 		t.Fatalf("redirect %s", to)
@@ -45,7 +45,7 @@ func TestLoginWithoutSession(t *testing.T) {
 		t.Fatalf("return_to %s", back)
 	}
 
-	none := hs.hydra.AddLogin(fakeory.LoginRequest{ClientID: "tutor-web", Query: url.Values{"prompt": {"none"}}})
+	none := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web", Query: url.Values{"prompt": {"none"}}})
 	if got := location(t, hs.get("/login?login_challenge="+none, "")).String(); got != hs.hydra.RejectedURL(none) {
 		t.Fatalf("prompt=none redirect %s", got)
 	}
@@ -56,18 +56,18 @@ func TestLoginWithoutSession(t *testing.T) {
 
 func TestLoginRefusals(t *testing.T) {
 	hs := newHarness(t)
-	_, _, cookie := hs.user(fakeory.Identity{}, fakeory.Session{})
-	inactiveID, _, inactiveCookie := hs.user(fakeory.Identity{Email: "x@example.org"}, fakeory.Session{})
+	_, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
+	inactiveID, _, inactiveCookie := hs.user(orytest.Identity{Email: "x@example.org"}, orytest.Session{})
 	hs.kratos.SetInactive(inactiveID, true)
 
 	// An inactive identity's session is not live for Kratos' whoami:
 	// the browser is sent to sign in.
-	ch := hs.hydra.AddLogin(fakeory.LoginRequest{ClientID: "tutor-web"})
+	ch := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web"})
 	if to := location(t, hs.get("/login?login_challenge="+ch, inactiveCookie)); to.Host != "login.test" {
 		t.Fatalf("inactive: %s", to)
 	}
 	// Hydra remembers another subject: sign in again.
-	other := hs.hydra.AddLogin(fakeory.LoginRequest{ClientID: "tutor-web", Skip: true, Subject: fakeory.NewID()})
+	other := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web", Skip: true, Subject: orytest.NewID()})
 	if to := location(t, hs.get("/login?login_challenge="+other, cookie)); to.Host != "login.test" {
 		t.Fatalf("other subject: %s", to)
 	}
@@ -83,7 +83,7 @@ func TestLoginRefusals(t *testing.T) {
 		t.Fatalf("hydra down: %d", rec.Code)
 	}
 	hs.hydra.Fail(0)
-	hs.kratos.Fail(http.StatusInternalServerError)
+	hs.kratos.FailOn("", http.StatusInternalServerError)
 	if rec := hs.get("/login?login_challenge="+ch, cookie); rec.Code != http.StatusServiceUnavailable {
 		t.Fatalf("kratos down: %d", rec.Code)
 	}
@@ -109,17 +109,17 @@ func reauthReturn(t *testing.T, rec interface{ Header() http.Header }, code int)
 
 func TestMaxAge(t *testing.T) {
 	hs := newHarness(t)
-	id, _, cookie := hs.user(fakeory.Identity{}, fakeory.Session{AuthenticatedAt: time.Now().Add(-10 * time.Minute)})
+	id, _, cookie := hs.user(orytest.Identity{}, orytest.Session{AuthenticatedAt: time.Now().Add(-10 * time.Minute)})
 
 	// Authenticated within max_age: accepted at once.
-	ok := hs.hydra.AddLogin(fakeory.LoginRequest{ClientID: "tutor-web", Query: url.Values{"max_age": {"3600"}}})
+	ok := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web", Query: url.Values{"max_age": {"3600"}}})
 	if got := location(t, hs.get("/login?login_challenge="+ok, cookie)).String(); got != hs.hydra.LoginVerifierURL(ok) {
 		t.Fatalf("fresh enough: %s", got)
 	}
 
 	// Older than max_age: re-authenticate, even though Hydra would skip.
 	for _, skip := range []bool{false, true} {
-		ch := hs.hydra.AddLogin(fakeory.LoginRequest{ClientID: "tutor-web", Skip: skip, Subject: map[bool]string{true: id}[skip], Query: url.Values{"max_age": {"300"}}})
+		ch := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web", Skip: skip, Subject: map[bool]string{true: id}[skip], Query: url.Values{"max_age": {"300"}}})
 		rec := hs.get("/login?login_challenge="+ch, cookie)
 		back := reauthReturn(t, rec, rec.Code)
 		if _, accepted := hs.hydra.LoginAccepted(ch); accepted {
@@ -131,7 +131,7 @@ func TestMaxAge(t *testing.T) {
 	}
 
 	// prompt=none cannot re-authenticate: login_required.
-	none := hs.hydra.AddLogin(fakeory.LoginRequest{ClientID: "tutor-web", Query: url.Values{"max_age": {"300"}, "prompt": {"none"}}})
+	none := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web", Query: url.Values{"max_age": {"300"}, "prompt": {"none"}}})
 	if got := location(t, hs.get("/login?login_challenge="+none, cookie)).String(); got != hs.hydra.RejectedURL(none) {
 		t.Fatalf("prompt=none: %s", got)
 	}
@@ -142,33 +142,33 @@ func TestMaxAge(t *testing.T) {
 
 func TestMaxAgeZeroDoesNotLoop(t *testing.T) {
 	hs := newHarness(t)
-	id := hs.kratos.AddIdentity(fakeory.Identity{Email: "ada@example.org"})
-	old := hs.kratos.AddSession(fakeory.Session{IdentityID: id, AuthenticatedAt: time.Now().Add(-30 * time.Second)})
-	ch := hs.hydra.AddLogin(fakeory.LoginRequest{ClientID: "tutor-web", Query: url.Values{"max_age": {"0"}}})
-	rec := hs.get("/login?login_challenge="+ch, fakeory.Cookie(old))
+	id := hs.kratos.AddIdentity(orytest.Identity{Email: "ada@example.org"})
+	old := hs.kratos.PutSession(orytest.Session{IdentityID: id, AuthenticatedAt: time.Now().Add(-30 * time.Second)})
+	ch := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web", Query: url.Values{"max_age": {"0"}}})
+	rec := hs.get("/login?login_challenge="+ch, old.Cookie())
 	back := reauthReturn(t, rec, rec.Code)
 
 	// The user signs in again at the hosted login (Kratos refresh: a new
 	// authenticated_at a moment later, which max_age=0 alone never accepts).
 	time.Sleep(10 * time.Millisecond)
-	fresh := hs.kratos.AddSession(fakeory.Session{IdentityID: id, AuthenticatedAt: time.Now().Add(-time.Second)})
-	if got := location(t, hs.get(back.RequestURI(), fakeory.Cookie(fresh))).String(); got != hs.hydra.LoginVerifierURL(ch) {
+	fresh := hs.kratos.PutSession(orytest.Session{IdentityID: id, AuthenticatedAt: time.Now().Add(-time.Second)})
+	if got := location(t, hs.get(back.RequestURI(), fresh.Cookie())).String(); got != hs.hydra.LoginVerifierURL(ch) {
 		t.Fatalf("after re-authenticating: %s", got)
 	}
 
 	// A marker for another challenge, or a forged one, does not count.
 	for _, marker := range []string{back.Query().Get("reauth"), "9999999999.00", strings.Split(back.Query().Get("reauth"), ".")[0] + ".abc"} {
-		other := hs.hydra.AddLogin(fakeory.LoginRequest{ClientID: "tutor-web", Query: url.Values{"max_age": {"0"}}})
-		rec := hs.get("/login?"+url.Values{"login_challenge": {other}, "reauth": {marker}}.Encode(), fakeory.Cookie(fresh))
+		other := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web", Query: url.Values{"max_age": {"0"}}})
+		rec := hs.get("/login?"+url.Values{"login_challenge": {other}, "reauth": {marker}}.Encode(), fresh.Cookie())
 		reauthReturn(t, rec, rec.Code)
 	}
 }
 
 func TestPromptLogin(t *testing.T) {
 	hs := newHarness(t)
-	_, _, staleCookie := hs.user(fakeory.Identity{}, fakeory.Session{AuthenticatedAt: time.Now().Add(-10 * time.Minute)})
-	_, _, freshCookie := hs.user(fakeory.Identity{Email: "b@example.org"}, fakeory.Session{AuthenticatedAt: time.Now().Add(-30 * time.Second)})
-	ch := hs.hydra.AddLogin(fakeory.LoginRequest{ClientID: "tutor-web", Query: url.Values{"prompt": {"login consent"}}})
+	_, _, staleCookie := hs.user(orytest.Identity{}, orytest.Session{AuthenticatedAt: time.Now().Add(-10 * time.Minute)})
+	_, _, freshCookie := hs.user(orytest.Identity{Email: "b@example.org"}, orytest.Session{AuthenticatedAt: time.Now().Add(-30 * time.Second)})
+	ch := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web", Query: url.Values{"prompt": {"login consent"}}})
 	rec := hs.get("/login?login_challenge="+ch, staleCookie)
 	reauthReturn(t, rec, rec.Code)
 	if got := location(t, hs.get("/login?login_challenge="+ch, freshCookie)).String(); got != hs.hydra.LoginVerifierURL(ch) {

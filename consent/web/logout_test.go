@@ -6,13 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/learnplatform/platform/consent/internal/fakeory"
+	"github.com/learnplatform/platform/kit/orytest"
 )
 
 func TestLogoutWithIDTokenHintProceeds(t *testing.T) {
 	hs := newHarness(t)
-	_, _, cookie := hs.user(fakeory.Identity{}, fakeory.Session{})
-	ch := hs.hydra.AddLogout(fakeory.LogoutRequest{Subject: "u", SID: "sid", RPInitiated: true, ClientID: "tutor-web"})
+	_, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
+	ch := hs.hydra.AddLogout(orytest.LogoutRequest{Subject: "u", SID: "sid", RPInitiated: true, ClientID: "tutor-web"})
 	to := location(t, hs.get("/logout?logout_challenge="+ch, cookie))
 	if to.Path != "/self-service/logout" || to.Query().Get("return_to") != hs.hydra.LogoutVerifierURL(ch) {
 		t.Fatalf("redirect %s", to)
@@ -21,19 +21,19 @@ func TestLogoutWithIDTokenHintProceeds(t *testing.T) {
 		t.Fatal("not accepted")
 	}
 	// Without a Kratos session, straight on to Hydra.
-	ch2 := hs.hydra.AddLogout(fakeory.LogoutRequest{Subject: "u", SID: "sid", RPInitiated: true, ClientID: "tutor-web"})
+	ch2 := hs.hydra.AddLogout(orytest.LogoutRequest{Subject: "u", SID: "sid", RPInitiated: true, ClientID: "tutor-web"})
 	if got := location(t, hs.get("/logout?logout_challenge="+ch2, "")).String(); got != hs.hydra.LogoutVerifierURL(ch2) {
 		t.Fatalf("no session: %s", got)
 	}
 }
 
 func TestLogoutWithoutHintAsksFirst(t *testing.T) {
-	for _, lr := range []fakeory.LogoutRequest{
+	for _, lr := range []orytest.LogoutRequest{
 		{Subject: "u", SID: "sid"},                    // a bare /oauth2/sessions/logout link
 		{Subject: "u", SID: "sid", RPInitiated: true}, // no client named: not a valid hint
 	} {
 		hs := newHarness(t)
-		_, _, cookie := hs.user(fakeory.Identity{}, fakeory.Session{})
+		_, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
 		ch := hs.hydra.AddLogout(lr)
 		rec := hs.get("/logout?logout_challenge="+ch, cookie)
 		page := rec.Body.String()
@@ -52,15 +52,15 @@ func TestLogoutWithoutHintAsksFirst(t *testing.T) {
 
 func TestLogoutConfirmation(t *testing.T) {
 	hs := newHarness(t)
-	_, _, cookie := hs.user(fakeory.Identity{}, fakeory.Session{})
+	_, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
 
-	yes := hs.hydra.AddLogout(fakeory.LogoutRequest{Subject: "u", SID: "sid"})
+	yes := hs.hydra.AddLogout(orytest.LogoutRequest{Subject: "u", SID: "sid"})
 	to := location(t, hs.post("/logout", cookie, url.Values{"logout_challenge": {yes}, "decision": {"logout"}}))
 	if to.Path != "/self-service/logout" || to.Query().Get("return_to") != hs.hydra.LogoutVerifierURL(yes) || hs.hydra.LogoutOutcome(yes) != "accepted" {
 		t.Fatalf("sign out: %s, %q", to, hs.hydra.LogoutOutcome(yes))
 	}
 
-	no := hs.hydra.AddLogout(fakeory.LogoutRequest{Subject: "u", SID: "sid"})
+	no := hs.hydra.AddLogout(orytest.LogoutRequest{Subject: "u", SID: "sid"})
 	if got := location(t, hs.post("/logout", cookie, url.Values{"logout_challenge": {no}, "decision": {"cancel"}})).String(); got != "http://login.test/" {
 		t.Fatalf("cancel: %s", got)
 	}
@@ -80,8 +80,8 @@ func TestLogoutConfirmation(t *testing.T) {
 
 func TestLogoutFormRefusesOtherSites(t *testing.T) {
 	hs := newHarness(t)
-	_, _, cookie := hs.user(fakeory.Identity{}, fakeory.Session{})
-	ch := hs.hydra.AddLogout(fakeory.LogoutRequest{Subject: "u", SID: "sid"})
+	_, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
+	ch := hs.hydra.AddLogout(orytest.LogoutRequest{Subject: "u", SID: "sid"})
 	form := url.Values{"logout_challenge": {ch}, "decision": {"logout"}}
 	for _, hdr := range [][]string{
 		{"Sec-Fetch-Site", "cross-site", "Origin", "http://evil.test"},
@@ -114,7 +114,7 @@ func TestLogoutErrors(t *testing.T) {
 	if rec := hs.get("/logout?logout_challenge=nope", ""); rec.Code != http.StatusBadRequest {
 		t.Fatalf("unknown: %d", rec.Code)
 	}
-	hs.hydra.Close()
+	hs.hydra.Admin.Close()
 	if rec := hs.get("/logout?logout_challenge=x", ""); rec.Code != http.StatusServiceUnavailable {
 		t.Fatalf("hydra down: %d", rec.Code)
 	}

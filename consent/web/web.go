@@ -27,7 +27,7 @@ import (
 
 	"github.com/learnplatform/platform/consent"
 	"github.com/learnplatform/platform/consent/hydra"
-	"github.com/learnplatform/platform/consent/kratos"
+	"github.com/learnplatform/platform/kit/kratos"
 )
 
 //go:embed templates/*.html
@@ -47,10 +47,10 @@ type Hydra interface {
 	Client(ctx context.Context, id string) (*hydra.ClientInfo, error)
 }
 
-// Kratos is what the handlers need of Kratos.
+// Kratos is what the handlers need of Kratos (kit/kratos.Client).
 type Kratos interface {
-	Whoami(ctx context.Context, cookie string) (*kratos.Session, error)
-	User(ctx context.Context, id string) (*consent.Identity, error)
+	Whoami(ctx context.Context, cookie, sessionToken string) (*kratos.Session, error)
+	User(ctx context.Context, id string) (*kratos.Identity, error)
 	LogoutURL(ctx context.Context, cookie, returnTo string) (string, error)
 	SessionActive(ctx context.Context, id string) (bool, error)
 }
@@ -130,7 +130,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	// Even when Hydra remembers the user (skip), the Kratos session must
 	// still be alive: Hydra's memory never outlives it, so signing out or
 	// closing a browser that was not to be remembered signs out of OAuth2 too.
-	s, err := h.opts.Kratos.Whoami(ctx, r.Header.Get("Cookie"))
+	s, err := h.opts.Kratos.Whoami(ctx, r.Header.Get("Cookie"), "")
 	if err != nil && !errors.Is(err, kratos.ErrNoSession) {
 		h.opts.Logger.Error("whoami", "error", err)
 		h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Please try again in a minute.")
@@ -246,7 +246,7 @@ func (h *Handler) checkReauthMarker(challenge, marker string, now time.Time) (ti
 // Kratos session authenticated within max_age seconds.
 func (h *Handler) acceptLogin(w http.ResponseWriter, r *http.Request, lr *hydra.LoginRequest, s *kratos.Session) {
 	ctx := r.Context()
-	u, err := h.opts.Kratos.User(ctx, s.IdentityID)
+	u, err := h.identity(ctx, s.IdentityID)
 	if err != nil || !u.Active {
 		to, rerr := h.opts.Hydra.RejectLogin(ctx, lr.Challenge, "access_denied", "This account is not active.")
 		if rerr != nil {
@@ -356,7 +356,7 @@ func (h *Handler) consentDecision(w http.ResponseWriter, r *http.Request) {
 // Kratos session id the login was accepted with.
 func (h *Handler) grant(w http.ResponseWriter, r *http.Request, cr *hydra.ConsentRequest, remember bool) {
 	ctx := r.Context()
-	u, err := h.opts.Kratos.User(ctx, cr.Subject)
+	u, err := h.identity(ctx, cr.Subject)
 	if err != nil || !u.Active {
 		to, rerr := h.opts.Hydra.RejectConsent(ctx, cr.Challenge, "This account is not active.")
 		if rerr != nil {
@@ -513,7 +513,7 @@ func (h *Handler) tokenHook(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent) // fresh from consent, or a client acting for itself
 		return
 	}
-	u, err := h.opts.Kratos.User(ctx, subject)
+	u, err := h.identity(ctx, subject)
 	if errors.Is(err, kratos.ErrNotFound) || (err == nil && !u.Active) {
 		writeJSONError(w, http.StatusForbidden, "access_denied", "the account is not active")
 		return
@@ -553,6 +553,16 @@ func (h *Handler) tokenHook(w http.ResponseWriter, r *http.Request) {
 		"access_token": u.AccessTokenClaims(granted, c.FirstParty, sessionID),
 		"id_token":     u.Claims(granted, c.FirstParty),
 	}})
+}
+
+// identity reads an account's claims and state from Kratos as they are now.
+func (h *Handler) identity(ctx context.Context, id string) (*consent.Identity, error) {
+	u, err := h.opts.Kratos.User(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ci := consent.Identity(*u)
+	return &ci, nil
 }
 
 // TokenHookHeader carries the shared secret on Hydra's token hook calls.

@@ -12,8 +12,8 @@ import (
 
 	"github.com/learnplatform/platform/consent"
 	"github.com/learnplatform/platform/consent/hydra"
-	"github.com/learnplatform/platform/consent/kratos"
 	"github.com/learnplatform/platform/consent/web"
+	"github.com/learnplatform/platform/kit/kratos"
 	"github.com/learnplatform/platform/kit/server"
 	"github.com/learnplatform/platform/kit/tracing"
 )
