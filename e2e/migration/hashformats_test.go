@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/learnplatform/platform/e2e/internal/e2etest"
-	"github.com/learnplatform/platform/migrations/legacy"
+	"github.com/learnplatform/platform/migrations/legacy/hashes"
 	lf "github.com/learnplatform/platform/migrations/legacy/legacyfixture"
 )
 
@@ -134,7 +134,7 @@ func TestEveryHashFormat(t *testing.T) {
 			if got != v.Kratos {
 				t.Errorf("%s: the bcrypt hash was replaced", v.Name)
 			}
-		case !strings.HasPrefix(got, "$2a$") || !legacy.Rehashed(v.Kratos, got):
+		case !strings.HasPrefix(got, "$2a$") || !hashes.Rehashed(v.Kratos, got):
 			t.Errorf("%s: after the first sign-in Kratos holds %.10q…, want a bcrypt re-hash", v.Name, got)
 		}
 	}

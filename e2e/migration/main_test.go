@@ -37,6 +37,7 @@ import (
 	"github.com/learnplatform/platform/e2e/internal/e2etest"
 	"github.com/learnplatform/platform/e2e/internal/oidcprovider"
 	"github.com/learnplatform/platform/migrations/legacy"
+	"github.com/learnplatform/platform/migrations/legacy/kratos"
 	"github.com/learnplatform/platform/migrations/legacy/legacyfixture"
 	"github.com/learnplatform/platform/stack"
 	"github.com/learnplatform/platform/stack/oryconfig"
@@ -319,12 +320,12 @@ func count(t testing.TB, conn *pgx.Conn, q string, args ...any) int {
 // credentials, as decoded JSON.
 func identities(t testing.TB) []map[string]any {
 	t.Helper()
-	k, err := legacy.NewKratos(e2etest.Need(t).URL("kratos-admin"))
+	k, err := kratos.New(e2etest.Need(t).URL("kratos-admin"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []map[string]any
-	err = k.List(context.Background(), true, func(page []legacy.KratosIdentity) error {
+	err = k.List(context.Background(), true, func(page []kratos.Identity) error {
 		for _, i := range page {
 			var m map[string]any
 			if err := json.Unmarshal(i.Raw, &m); err != nil {

@@ -1,8 +1,6 @@
 package legacy
 
 import (
-	"github.com/learnplatform/platform/kit/account"
-
 	_ "embed"
 	"fmt"
 	"time"
@@ -97,7 +95,3 @@ type LoginAttempt struct {
 	// AttemptedAt is the zero time when attempted_at was NULL.
 	AttemptedAt time.Time
 }
-
-// roleRank orders account.Roles, lowest first. A Kratos identity's
-// metadata_public.role is one of them.
-var roleRank = map[string]int{account.RoleStudent: 1, account.RoleInstructor: 2, account.RoleAdmin: 3}

@@ -1,6 +1,6 @@
 // Command migrate-legacy moves every user of the legacy auth system into
-// Ory Kratos, once, and can undo it. The work is done by package
-// migrations/legacy; this file is the command line.
+// Ory Kratos, once, and can undo it. The work is done by the packages
+// under migrations/legacy; this file is the command line.
 //
 //	migrate-legacy plan|backup|run|validate|rollback|restore [flags]
 //
@@ -22,7 +22,13 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/learnplatform/platform/migrations/legacy"
+	"github.com/learnplatform/platform/migrations/legacy/backup"
+	"github.com/learnplatform/platform/migrations/legacy/kratos"
+	"github.com/learnplatform/platform/migrations/legacy/migrate"
+	"github.com/learnplatform/platform/migrations/legacy/progress"
+	"github.com/learnplatform/platform/migrations/legacy/report"
+	"github.com/learnplatform/platform/migrations/legacy/rollback"
+	"github.com/learnplatform/platform/migrations/legacy/validate"
 )
 
 const overview = `migrate-legacy moves every user of the legacy auth system into Ory Kratos,
@@ -106,9 +112,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	env := os.Getenv
 	var (
-		legacyDSN, platformDSN, kratosAdmin, publicURL, backupFile, report, passwords, providers, schemaID string
-		batchSize, parallel, workers                                                                       int
-		yes, force, noBackupCheck                                                                          bool
+		legacyDSN, platformDSN, kratosAdmin, publicURL, backupFile, reportFile, passwords, providers, schemaID string
+		batchSize, parallel, workers                                                                           int
+		yes, force, noBackupCheck                                                                              bool
 	)
 	uses := map[string][]string{
 		"legacy-dsn":      {"plan", "backup", "run", "validate", "restore"},
@@ -163,7 +169,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.BoolVar(&force, "force", false, "overwrite an existing backup file")
 	}
 	if has("batch-size") {
-		fs.IntVar(&batchSize, "batch-size", legacy.MaxBatch, fmt.Sprintf("identities per Kratos batch import request, 1 to %d", legacy.MaxBatch))
+		fs.IntVar(&batchSize, "batch-size", kratos.MaxBatch, fmt.Sprintf("identities per Kratos batch import request, 1 to %d", kratos.MaxBatch))
 	}
 	if has("parallel") {
 		fs.IntVar(&parallel, "parallel", 2, "batch imports in flight at once, 1 to 16 (Kratos checks one batch on one core)")
@@ -190,7 +196,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if has("yes") {
 		fs.BoolVar(&yes, "yes", false, "really delete; without it rollback only reports what it would do")
 	}
-	fs.StringVar(&report, "report", "migrate-legacy-"+cmd+".json", `JSON report file ("-": standard output, the summary then goes to standard error)`)
+	fs.StringVar(&reportFile, "report", "migrate-legacy-"+cmd+".json", `JSON report file ("-": standard output, the summary then goes to standard error)`)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: migrate-legacy %s [flags]\n\n%s\n\nflags:\n", cmd, commands[cmd])
 		fs.PrintDefaults()
@@ -241,8 +247,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := errors.Join(missing...); err != nil {
 		return usage("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
-	if has("batch-size") && (batchSize < 1 || batchSize > legacy.MaxBatch) {
-		return usage("-batch-size %d: want 1 to %d (Kratos takes at most %d identities per request)", batchSize, legacy.MaxBatch, legacy.MaxBatch)
+	if has("batch-size") && (batchSize < 1 || batchSize > kratos.MaxBatch) {
+		return usage("-batch-size %d: want 1 to %d (Kratos takes at most %d identities per request)", batchSize, kratos.MaxBatch, kratos.MaxBatch)
 	}
 	if has("parallel") && (parallel < 1 || parallel > 16) {
 		return usage("-parallel %d: want 1 to 16", parallel)
@@ -257,29 +263,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usage("-providers: %v", err)
 	}
-	if err := legacy.CheckWritable(report); err != nil {
+	if err := report.CheckWritable(reportFile); err != nil {
 		return usage("%v", err)
 	}
 
 	out := stdout
 	terminal := false
 	if f, ok := stdout.(*os.File); ok {
-		terminal = legacy.IsTerminal(f)
+		terminal = progress.IsTerminal(f)
 	}
-	if report == "-" {
+	if reportFile == "-" {
 		out = stderr
 		terminal = false
 		if f, ok := stderr.(*os.File); ok {
-			terminal = legacy.IsTerminal(f)
+			terminal = progress.IsTerminal(f)
 		}
 	}
-	m := &legacy.Migrator{
+	m := &migrate.Migrator{
 		LegacyDSN: legacyDSN, PlatformDSN: platformDSN, BatchSize: batchSize, Parallel: parallel, Providers: providerMap,
 		Out: out, Terminal: terminal, RequireBackup: !noBackupCheck,
 		PublicURL: publicURL, PasswordsFile: passwords, Workers: workers,
 	}
 	if kratosAdmin != "" {
-		k, err := legacy.NewKratos(kratosAdmin)
+		k, err := kratos.New(kratosAdmin)
 		if err != nil {
 			return usage("-kratos-admin: %v", err)
 		}
@@ -299,37 +305,37 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var r *legacy.Report
+	var r *report.Report
 	switch cmd {
 	case "plan":
 		r, err = m.Plan(ctx)
 	case "backup":
-		r, err = m.Backup(ctx, backupFile, force)
+		r, err = backup.Write(ctx, m, backupFile, force)
 	case "run":
 		r, err = m.Run(ctx)
 	case "validate":
-		r, err = m.Validate(ctx)
+		r, err = validate.Run(ctx, m)
 	case "rollback":
-		r, err = m.Rollback(ctx, yes, backupFile)
+		r, err = rollback.Run(ctx, m, yes, backupFile)
 	case "restore":
-		r, err = m.Restore(ctx, backupFile)
+		r, err = backup.Restore(ctx, m, backupFile)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("interrupted (%w): run the command again to go on from where it stopped", err)
 		}
-		failed := legacy.FailedReport(cmd, err)
-		_ = failed.WriteJSON(report, stdout)
+		failed := report.Failed(cmd, err)
+		_ = failed.WriteJSON(reportFile, stdout)
 		fmt.Fprintf(stderr, "migrate-legacy %s: %v\n", cmd, err)
 		return 1
 	}
-	if err := r.WriteJSON(report, stdout); err != nil {
+	if err := r.WriteJSON(reportFile, stdout); err != nil {
 		fmt.Fprintf(stderr, "migrate-legacy %s: %v\n", cmd, err)
 		return 1
 	}
 	r.WriteSummary(out)
-	if report != "-" {
-		fmt.Fprintf(out, "report: %s\n", report)
+	if reportFile != "-" {
+		fmt.Fprintf(out, "report: %s\n", reportFile)
 	}
 	if r.Outcome == "invalid" {
 		return 1

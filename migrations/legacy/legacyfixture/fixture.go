@@ -62,12 +62,12 @@ type Spec struct {
 
 // HashVector is a password hash in a legacy format, made by an independent
 // implementation (vectors.go, written by
-// migrations/legacy/testdata/hashvectors.py).
+// migrations/legacy/hashes/testdata/hashvectors.py).
 type HashVector struct {
 	// Name is a short name; the user of Spec.HashFormats has the email
 	// Name@Domain.
 	Name string
-	// Format is the label the migration should give it (legacy.HashFormat).
+	// Format is the label the migration should give it (hashes.Info.Format).
 	Format   string
 	Password string
 	// Legacy is the hash as the legacy system stores it; Kratos the form
