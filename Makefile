@@ -88,7 +88,7 @@ eval: ## the tutoring evaluation against the configured model; the table, and th
 
 # Every fuzz target: package and name. `make fuzz` runs each for FUZZTIME;
 # `make test` runs each briefly (their seed corpora run as plain tests too).
-FUZZ_TARGETS := ./identity/proxy:FuzzReadSubmission ./kit/token:FuzzValidate ./kit/token/internal/jose:FuzzParseClaims ./tutor/chatkit/protocol:FuzzParseRequest ./migrations/legacy:FuzzInspectHash
+FUZZ_TARGETS := ./identity/proxy:FuzzReadSubmission ./kit/token:FuzzValidate ./kit/token/internal/jose:FuzzParseClaims ./tutor/chatkit/protocol:FuzzParseRequest ./migrations/legacy/hashes:FuzzInspect
 FUZZTIME ?= 60s
 
 fuzz: ## fuzz every target for FUZZTIME (default 60s) each
