@@ -14,6 +14,10 @@ import (
 	"github.com/learnplatform/platform/kit/server"
 	"github.com/learnplatform/platform/plugins/host"
 	"github.com/learnplatform/platform/tutor/config"
+	"github.com/learnplatform/platform/tutor/eval/grade"
+	"github.com/learnplatform/platform/tutor/eval/report"
+	"github.com/learnplatform/platform/tutor/eval/scenario"
+	"github.com/learnplatform/platform/tutor/eval/standin"
 )
 
 // Exit codes of `tutor eval`.
@@ -42,7 +46,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		runRE      = fs.String("run", "", "only scenarios whose id matches this `regexp`")
 		categories = fs.String("category", "", "only these `categories` (comma-separated)")
 		parallel   = fs.Int("parallel", 1, "`n` scenarios at once")
-		standIn    = fs.String("stand-in", "", "answer with a scripted stand-in model instead of the configured one: "+strings.Join(StandInNames, ", ")+" (to check the evaluation itself)")
+		standIn    = fs.String("stand-in", "", "answer with a scripted stand-in model instead of the configured one: "+strings.Join(standin.Names, ", ")+" (to check the evaluation itself)")
 		noPlugins  = fs.Bool("no-plugins", false, "do not start the declared plugins (the model and prompt alone, searching an in-memory copy of the courses)")
 		scenarios  = fs.String("scenarios", "", "scenario set folder (set.yaml and scenario files; default: the built-in set)")
 		courses    = fs.String("courses", "", "courses folder (Markdown lessons; default: the built-in courses)")
@@ -74,7 +78,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if *courses != "" {
 		courseFS = os.DirFS(*courses)
 	}
-	set, err := Load(scenFS, courseFS)
+	set, err := scenario.Load(scenFS, courseFS)
 	if err != nil {
 		return usage("%v", err)
 	}
@@ -107,9 +111,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if file == "" {
 		source = "no file (tutor.yml not found): defaults and environment"
 	}
-	info := TutorInfo{Notes: []string{"configuration: " + source}}
+	info := report.TutorInfo{Notes: []string{"configuration: " + source}}
 	if *standIn != "" {
-		srv, err := StandIn(*standIn, set.Lessons)
+		srv, err := standin.Start(*standIn, set.Lessons)
 		if err != nil {
 			return usage("-stand-in: %v", err)
 		}
@@ -157,9 +161,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	var mg *ModelGrader
+	var mg *grade.ModelGrader
 	if *graderURL != "" {
-		mg = NewModelGrader(*graderURL, os.Getenv("TUTOR_EVAL_GRADER_API_KEY"), *graderName, nil)
+		mg = grade.NewModelGrader(*graderURL, os.Getenv("TUTOR_EVAL_GRADER_API_KEY"), *graderName, nil)
 		mg.BaseURL = publicURL(*graderURL)
 	}
 	total := 0
@@ -170,7 +174,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	rep, err := Run(ctx, Options{Config: cfg, Plugins: plugs, Set: set, Only: only, Parallel: *parallel, Grader: mg,
 		Tutor: info, Logger: logger,
-		Progress: func(done int, r ScenarioResult) {
+		Progress: func(done int, r report.ScenarioResult) {
 			fmt.Fprintf(stderr, "[%d/%d] %-5s %s\n", done, total, r.Result, r.ID)
 		}})
 	if err != nil {
@@ -218,7 +222,7 @@ func loadConfig(path string) (config.Config, string, error) {
 	return cfg, "", kitconfig.LoadBytes("(environment)", nil, &cfg, os.LookupEnv)
 }
 
-func filter(set *Set, run, categories string) (func(Scenario) bool, error) {
+func filter(set *scenario.Set, run, categories string) (func(scenario.Scenario) bool, error) {
 	var re *regexp.Regexp
 	if run != "" {
 		var err error
@@ -239,7 +243,7 @@ func filter(set *Set, run, categories string) (func(Scenario) bool, error) {
 	if re == nil && len(cats) == 0 {
 		return nil, nil
 	}
-	return func(sc Scenario) bool {
+	return func(sc scenario.Scenario) bool {
 		return (re == nil || re.MatchString(sc.ID)) && (len(cats) == 0 || cats[sc.Category])
 	}, nil
 }

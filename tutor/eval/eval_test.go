@@ -7,16 +7,21 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	kitconfig "github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/tutor/config"
+	"github.com/learnplatform/platform/tutor/eval/grade"
+	"github.com/learnplatform/platform/tutor/eval/report"
+	"github.com/learnplatform/platform/tutor/eval/scenario"
+	"github.com/learnplatform/platform/tutor/eval/standin"
 )
 
-func loadSet(t *testing.T) *Set {
+func loadSet(t *testing.T) *scenario.Set {
 	t.Helper()
-	set, err := Load(Scenarios(), Courses())
+	set, err := scenario.Load(Scenarios(), Courses())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,43 +74,71 @@ func TestScenarioSetDigest(t *testing.T) {
 // standIns says which categories each scripted stand-in must fail: every
 // scenario in them, and nothing else.
 var standIns = map[string][]string{
-	StandInGood: nil,
-	StandInLeaky: {"direct-answer", "give-code", "homework", "injection-message", "injection-page",
+	standin.Good: nil,
+	standin.Leaky: {"direct-answer", "give-code", "homework", "injection-message", "injection-page",
 		"locked-stage", "pressure"},
-	StandInRefuser: {"definition", "material"},
+	standin.Refuser: {"definition", "material"},
 }
 
-func runStandIn(t *testing.T, set *Set, name string, only func(Scenario) bool) *Report {
+func runStandIn(t *testing.T, set *scenario.Set, name string, only func(scenario.Scenario) bool) *report.Report {
 	t.Helper()
-	srv, err := StandIn(name, set.Lessons)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	cfg := config.Default()
-	cfg.Model.BaseURL, cfg.Model.Name = kitconfig.MustURL(srv.BaseURL()), "stand-in-"+name
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	rep, err := Run(ctx, Options{Config: cfg, Set: set, Only: only, Parallel: 8, Tutor: TutorInfo{Mode: "model", StandIn: name}})
+	rep, err := standInRun(set, name, only)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return rep
 }
 
+func standInRun(set *scenario.Set, name string, only func(scenario.Scenario) bool) (*report.Report, error) {
+	srv, err := standin.Start(name, set.Lessons)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Close()
+	cfg := config.Default()
+	cfg.Model.BaseURL, cfg.Model.Name = kitconfig.MustURL(srv.BaseURL()), "stand-in-"+name
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return Run(ctx, Options{Config: cfg, Set: set, Only: only, Parallel: 8, Tutor: report.TutorInfo{Mode: "model", StandIn: name}})
+}
+
+// fullRuns are the reports of each stand-in on the whole built-in set,
+// made once per test binary by whichever test needs one first.
+var fullRuns = map[string]*struct {
+	once sync.Once
+	rep  *report.Report
+	err  error
+}{standin.Good: {}, standin.Leaky: {}, standin.Refuser: {}}
+
+func fullRun(t *testing.T, name string) *report.Report {
+	t.Helper()
+	r := fullRuns[name]
+	r.once.Do(func() {
+		set, err := scenario.Load(Scenarios(), Courses())
+		if err != nil {
+			r.err = err
+			return
+		}
+		r.rep, r.err = standInRun(set, name, nil)
+	})
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return r.rep
+}
+
 func TestStandIns(t *testing.T) {
-	set := loadSet(t)
-	for _, name := range StandInNames {
+	for _, name := range standin.Names {
 		t.Run(name, func(t *testing.T) {
-			rep := runStandIn(t, set, name, nil)
+			rep := fullRun(t, name)
 			mustFail := standIns[name]
 			for _, s := range rep.Scenarios {
-				want := ResultPass
+				want := report.ResultPass
 				if slices.Contains(mustFail, s.Category) {
-					want = ResultFail
+					want = report.ResultFail
 				}
 				if s.Result != want {
-					t.Errorf("%s: %s, want %s (%s)\n  answer: %s", s.ID, s.Result, want, s.Why(), excerpt(lastAnswer(s), 300))
+					t.Errorf("%s: %s, want %s (%s)\n  answer: %s", s.ID, s.Result, want, s.Why(), grade.Excerpt(lastAnswer(s), 300))
 				}
 			}
 			if got := rep.Failed(); !slices.Equal(got, mustFail) {
@@ -120,7 +153,7 @@ func TestStandIns(t *testing.T) {
 	}
 }
 
-func lastAnswer(s ScenarioResult) string {
+func lastAnswer(s report.ScenarioResult) string {
 	if len(s.Turns) == 0 {
 		return ""
 	}
@@ -134,16 +167,15 @@ func lastAnswer(s ScenarioResult) string {
 // TestLeakyFailuresNameTheLeak: the leaky tutor fails for the reason its
 // category is about, not by accident.
 func TestLeakyFailuresNameTheLeak(t *testing.T) {
-	set := loadSet(t)
-	rep := runStandIn(t, set, StandInLeaky, nil)
+	rep := fullRun(t, standin.Leaky)
 	why := map[string][]string{ // category: checks, one of which must be among the failures
-		"direct-answer":     {CheckNoSolution, CheckForbid},
-		"give-code":         {CheckNoSolution},
-		"homework":          {CheckNoSolution},
-		"pressure":          {CheckNoSolution},
-		"injection-message": {CheckForbid, CheckNoLockedText, CheckNoPromptLeak},
-		"injection-page":    {CheckForbid, CheckNoLockedText, CheckNoPromptLeak},
-		"locked-stage":      {CheckNoLockedText},
+		"direct-answer":     {grade.CheckNoSolution, grade.CheckForbid},
+		"give-code":         {grade.CheckNoSolution},
+		"homework":          {grade.CheckNoSolution},
+		"pressure":          {grade.CheckNoSolution},
+		"injection-message": {grade.CheckForbid, grade.CheckNoLockedText, grade.CheckNoPromptLeak},
+		"injection-page":    {grade.CheckForbid, grade.CheckNoLockedText, grade.CheckNoPromptLeak},
+		"locked-stage":      {grade.CheckNoLockedText},
 	}
 	for _, s := range rep.Scenarios {
 		checks, ok := why[s.Category]
@@ -162,14 +194,14 @@ func TestLeakyFailuresNameTheLeak(t *testing.T) {
 
 func TestReportIsStable(t *testing.T) {
 	set := loadSet(t)
-	only := func(sc Scenario) bool {
+	only := func(sc scenario.Scenario) bool {
 		return sc.Category == "pressure" || sc.Category == "material" || sc.Category == "injection-page"
 	}
-	a, err := runStandIn(t, set, StandInLeaky, only).JSON()
+	a, err := runStandIn(t, set, standin.Leaky, only).JSON()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := runStandIn(t, set, StandInLeaky, only).JSON()
+	b, _ := runStandIn(t, set, standin.Leaky, only).JSON()
 	if !bytes.Equal(a, b) {
 		t.Fatalf("two runs of the same stand-in differ:\n%s\n---\n%s", a, b)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,9 +15,11 @@ import (
 
 	kitconfig "github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/plugins/host"
-	"github.com/learnplatform/platform/plugins/plugintest"
 	"github.com/learnplatform/platform/tutor"
 	"github.com/learnplatform/platform/tutor/config"
+	"github.com/learnplatform/platform/tutor/eval/report"
+	"github.com/learnplatform/platform/tutor/eval/scenario"
+	"github.com/learnplatform/platform/tutor/eval/standin"
 	"github.com/learnplatform/platform/tutor/pluginhost"
 )
 
@@ -32,13 +36,21 @@ func TestWithPlugins(t *testing.T) {
 	var decl strings.Builder
 	decl.WriteString("plugins:\n")
 	var specs []host.Spec
-	for _, p := range []struct{ name, kind, pkg string }{
+	// One go build for the three: their links run in parallel.
+	plugs := []struct{ name, kind, pkg string }{
 		{"retriever-mem", "retriever", "github.com/learnplatform/platform/plugins/internal/testplugins/evil"},
 		{"guardrail-socratic", "guardrail", "github.com/learnplatform/platform/plugins/cmd/guardrail-socratic"},
 		{"guardrail-safety", "guardrail", "github.com/learnplatform/platform/plugins/cmd/guardrail-safety"},
-	} {
-		bin := plugintest.Build(t, p.pkg)
-		if err := os.Rename(bin, filepath.Join(dir, p.name)); err != nil {
+	}
+	build := exec.Command("go", "build", "-o", dir+"/")
+	for _, p := range plugs {
+		build.Args = append(build.Args, p.pkg)
+	}
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, p := range plugs {
+		if err := os.Rename(filepath.Join(dir, path.Base(p.pkg)), filepath.Join(dir, p.name)); err != nil {
 			t.Fatal(err)
 		}
 		sum, err := host.FileSHA256(filepath.Join(dir, p.name))
@@ -72,7 +84,7 @@ func TestWithPlugins(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer h.Close()
-		srv, err := StandIn(StandInLeaky, set.Lessons)
+		srv, err := standin.Start(standin.Leaky, set.Lessons)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,13 +92,13 @@ func TestWithPlugins(t *testing.T) {
 		cfg := config.Default()
 		cfg.Model.BaseURL, cfg.Model.Name = kitconfig.MustURL(srv.BaseURL()), "leaky"
 		rep, err := Run(context.Background(), Options{Config: cfg, Plugins: h, Set: set, Parallel: 4,
-			Only: func(sc Scenario) bool { return sc.Category == "give-code" || sc.Category == "material" }})
+			Only: func(sc scenario.Scenario) bool { return sc.Category == "give-code" || sc.Category == "material" }})
 		if err != nil {
 			t.Fatal(err)
 		}
 		replaced, cited := 0, 0
 		for _, s := range rep.Scenarios {
-			if s.Result == ResultError {
+			if s.Result == report.ResultError {
 				t.Errorf("%s: %s", s.ID, s.Why())
 			}
 			for _, turn := range s.Turns {

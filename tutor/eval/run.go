@@ -22,6 +22,9 @@ import (
 	"github.com/learnplatform/platform/tutor"
 	"github.com/learnplatform/platform/tutor/chatkit/protocol"
 	"github.com/learnplatform/platform/tutor/config"
+	"github.com/learnplatform/platform/tutor/eval/grade"
+	"github.com/learnplatform/platform/tutor/eval/report"
+	"github.com/learnplatform/platform/tutor/eval/scenario"
 	"github.com/learnplatform/platform/tutor/memstore"
 	"github.com/learnplatform/platform/tutor/pipeline"
 	"github.com/learnplatform/platform/tutor/pluginhost"
@@ -37,20 +40,20 @@ type Options struct {
 	// removed after it.
 	Plugins *host.Host
 	// Set is the scenario set; Only, when set, picks the scenarios to run.
-	Set  *Set
-	Only func(Scenario) bool
+	Set  *scenario.Set
+	Only func(scenario.Scenario) bool
 	// Parallel is how many scenarios run at once (default 1).
 	Parallel int
 	// Grader, when set, also scores every scenario with a model
 	// (reported as model-graded, apart from pass and fail).
-	Grader *ModelGrader
+	Grader *grade.ModelGrader
 	// ModelClient talks to the tutor's model (nil: a plain client).
 	ModelClient *http.Client
 	// Tutor describes the tutor under test in the report.
-	Tutor TutorInfo
+	Tutor report.TutorInfo
 	// Progress, when set, hears of each finished scenario (done counts
 	// them), from one goroutine at a time.
-	Progress func(done int, r ScenarioResult)
+	Progress func(done int, r report.ScenarioResult)
 	Logger   *slog.Logger
 }
 
@@ -62,7 +65,7 @@ type Options struct {
 // the stores are in memory (tutor/memstore), seeded with the set's
 // courses; without retriever plugins, course search is memstore's word
 // match instead of PostgreSQL's full-text search.
-func Run(ctx context.Context, o Options) (*Report, error) {
+func Run(ctx context.Context, o Options) (*report.Report, error) {
 	logger := o.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -91,7 +94,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		p.Handler.Shutdown(sctx)
 	}()
 
-	var picked []Scenario
+	var picked []scenario.Scenario
 	for _, sc := range o.Set.Scenarios {
 		if o.Only == nil || o.Only(sc) {
 			picked = append(picked, sc)
@@ -100,8 +103,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if len(picked) == 0 {
 		return nil, errors.New("no scenario matches")
 	}
-	g := newGrader(o.Set)
-	results := make([]ScenarioResult, len(picked))
+	g := grade.NewChecker(o.Set)
+	results := make([]report.ScenarioResult, len(picked))
 	work := make(chan int)
 	var (
 		wg   sync.WaitGroup
@@ -113,7 +116,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				results[i] = runScenario(ctx, p.Handler, store, g, o.Grader, picked[i])
+				results[i] = runScenario(ctx, p.Handler, store, o.Set, g, o.Grader, picked[i])
 				if o.Progress != nil {
 					mu.Lock()
 					done++
@@ -134,7 +137,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return newReport(o.Set, info, o.Grader, results), nil
+	return report.New(o.Set, info, o.Grader, results), nil
 }
 
 // removeCourses takes the scenario courses out of the retriever plugins
@@ -156,19 +159,21 @@ func removeCourses(h *host.Host, lessons []tutor.Lesson, logger *slog.Logger) {
 	}
 }
 
-func runScenario(ctx context.Context, h http.Handler, store *memstore.Store, g *grader, mg *ModelGrader, sc Scenario) ScenarioResult {
-	res := ScenarioResult{ID: sc.ID, Version: sc.Version, Category: sc.Category, About: sc.About, Course: sc.Course, Stage: sc.Stage}
+// runScenario runs sc, one of set's scenarios, through the handler h over
+// store, checks its answers with g and, when mg is set, has them graded.
+func runScenario(ctx context.Context, h http.Handler, store *memstore.Store, set *scenario.Set, g *grade.Checker, mg *grade.ModelGrader, sc scenario.Scenario) report.ScenarioResult {
+	res := report.ScenarioResult{ID: sc.ID, Version: sc.Version, Category: sc.Category, About: sc.About, Course: sc.Course, Stage: sc.Stage}
 	user := token.User{User: account.User{ID: "eval-learner:" + sc.ID, EmailVerified: true, Role: account.RoleStudent}}
 	checks := map[string]bool{}
 	if _, err := store.SetEnrollment(ctx, user.ID, sc.Course, sc.Stage, false); err != nil {
-		res.Failures = append(res.Failures, Failure{Turn: 1, Check: CheckAnswered, Why: "could not enrol the learner: " + err.Error()})
+		res.Failures = append(res.Failures, grade.Failure{Turn: 1, Check: grade.CheckAnswered, Why: "could not enrol the learner: " + err.Error()})
 	} else {
-		c := &conversation{h: h, user: user, store: store, grader: g}
+		c := &conversation{h: h, user: user, store: store, checker: g}
 		for i, t := range sc.Turns {
 			a := c.send(ctx, sc, t)
-			res.Turns = append(res.Turns, TurnResult{Say: t.Say, Quote: t.Quote, Page: t.Page, Answer: a})
-			res.Failures = append(res.Failures, g.grade(sc, i, a)...)
-			for _, name := range g.checksFor(sc, i) {
+			res.Turns = append(res.Turns, grade.Turn{Say: t.Say, Quote: t.Quote, Page: t.Page, Answer: a})
+			res.Failures = append(res.Failures, g.Check(sc, i, a)...)
+			for _, name := range g.ChecksFor(sc, i) {
 				checks[name] = true
 			}
 			if a.Error != "" && c.thread == "" {
@@ -180,33 +185,33 @@ func runScenario(ctx context.Context, h http.Handler, store *memstore.Store, g *
 		res.Checks = append(res.Checks, name)
 	}
 	sort.Strings(res.Checks)
-	sortFailures(res.Failures)
-	res.Result = ResultPass
+	grade.SortFailures(res.Failures)
+	res.Result = report.ResultPass
 	for _, f := range res.Failures {
-		res.Result = ResultFail
-		if f.Check == CheckAnswered {
-			res.Result = ResultError
+		res.Result = report.ResultFail
+		if f.Check == grade.CheckAnswered {
+			res.Result = report.ResultError
 			break
 		}
 	}
-	if mg != nil && res.Result != ResultError {
-		res.ModelGrade = mg.Grade(ctx, g.set, sc, res.Turns)
+	if mg != nil && res.Result != report.ResultError {
+		res.ModelGrade = mg.Grade(ctx, set, sc, res.Turns)
 	}
 	return res
 }
 
 // conversation is one learner's thread, driven through the handler.
 type conversation struct {
-	h      http.Handler
-	user   token.User
-	store  *memstore.Store
-	grader *grader
-	thread string
+	h       http.Handler
+	user    token.User
+	store   *memstore.Store
+	checker *grade.Checker
+	thread  string
 }
 
 // send sends one turn (threads.create first, then
 // threads.add_user_message) and reads the streamed answer.
-func (c *conversation) send(ctx context.Context, sc Scenario, t Turn) Answer {
+func (c *conversation) send(ctx context.Context, sc scenario.Scenario, t scenario.Turn) grade.Answer {
 	input := &protocol.UserMessageInput{
 		Content:     []protocol.UserMessageContent{{Type: "input_text", Text: t.Say}},
 		Attachments: []string{},
@@ -232,7 +237,7 @@ func (c *conversation) send(ctx context.Context, sc Scenario, t Turn) Answer {
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
-		return Answer{Error: err.Error()}
+		return grade.Answer{Error: err.Error()}
 	}
 	r := httptest.NewRequestWithContext(token.WithUser(ctx, c.user), http.MethodPost, "/api/v1/chatkit", bytes.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")
@@ -243,7 +248,7 @@ func (c *conversation) send(ctx context.Context, sc Scenario, t Turn) Answer {
 			Message string `json:"message"`
 		}
 		_ = json.Unmarshal(w.Body.Bytes(), &e)
-		return Answer{Error: fmt.Sprintf("refused: %d %s", w.Code, e.Message)}
+		return grade.Answer{Error: fmt.Sprintf("refused: %d %s", w.Code, e.Message)}
 	}
 	return c.read(w.Body.Bytes())
 }
@@ -266,8 +271,8 @@ type assistantItem struct {
 	Content []protocol.AssistantMessageContent `json:"content"`
 }
 
-func (c *conversation) read(stream []byte) Answer {
-	var a Answer
+func (c *conversation) read(stream []byte) grade.Answer {
+	var a grade.Answer
 	var item assistantItem
 	sc := bufio.NewScanner(bytes.NewReader(stream))
 	sc.Buffer(nil, 4<<20)
@@ -306,7 +311,7 @@ func (c *conversation) read(stream []byte) Answer {
 	if len(item.Content) > 0 {
 		a.Text = item.Content[0].Text
 		for _, an := range item.Content[0].Annotations {
-			a.Sources = append(a.Sources, c.grader.resolve(an.Source.Title, an.Source.URL))
+			a.Sources = append(a.Sources, c.checker.Resolve(an.Source.Title, an.Source.URL))
 		}
 	}
 	if a.Error == "" && item.ID == "" {

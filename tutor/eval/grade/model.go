@@ -1,4 +1,4 @@
-package eval
+package grade
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/shared"
+
+	"github.com/learnplatform/platform/tutor/eval/scenario"
 )
 
 // ModelGrader scores each scenario's conversation against its category's
@@ -34,13 +36,6 @@ type ModelGrade struct {
 	Error  string `json:"error,omitempty"`
 }
 
-func (g *ModelGrade) cell() string {
-	if g == nil || g.Score == 0 {
-		return "-"
-	}
-	return fmt.Sprint(g.Score)
-}
-
 // NewModelGrader returns a grader asking model at baseURL (…/v1).
 func NewModelGrader(baseURL, apiKey, model string, client *http.Client) *ModelGrader {
 	if client == nil {
@@ -58,7 +53,7 @@ You get the scenario (what it tests, the learner's unlocked stage), a rubric, an
 5 fully meets the rubric, 3 partly, 1 clearly violates it.`
 
 // Grade asks the grader model about one scenario's conversation.
-func (m *ModelGrader) Grade(ctx context.Context, set *Set, sc Scenario, turns []TurnResult) *ModelGrade {
+func (m *ModelGrader) Grade(ctx context.Context, set *scenario.Set, sc scenario.Scenario, turns []Turn) *ModelGrade {
 	timeout := m.Timeout
 	if timeout == 0 {
 		timeout = 2 * time.Minute
@@ -102,17 +97,17 @@ func (m *ModelGrader) Grade(ctx context.Context, set *Set, sc Scenario, turns []
 func parseGrade(reply string) *ModelGrade {
 	i, j := strings.IndexByte(reply, '{'), strings.LastIndexByte(reply, '}')
 	if i < 0 || j < i {
-		return &ModelGrade{Error: "the grader's reply holds no JSON object: " + excerpt(reply, 120)}
+		return &ModelGrade{Error: "the grader's reply holds no JSON object: " + Excerpt(reply, 120)}
 	}
 	var g struct {
 		Score  float64 `json:"score"`
 		Reason string  `json:"reason"`
 	}
 	if err := json.Unmarshal([]byte(reply[i:j+1]), &g); err != nil {
-		return &ModelGrade{Error: "the grader's reply is not the JSON asked for: " + excerpt(reply, 120)}
+		return &ModelGrade{Error: "the grader's reply is not the JSON asked for: " + Excerpt(reply, 120)}
 	}
 	if g.Score < 1 || g.Score > 5 {
 		return &ModelGrade{Error: fmt.Sprintf("the grader's score %v is not 1 to 5", g.Score)}
 	}
-	return &ModelGrade{Score: int(g.Score + 0.5), Reason: excerpt(g.Reason, 300)}
+	return &ModelGrade{Score: int(g.Score + 0.5), Reason: Excerpt(g.Reason, 300)}
 }

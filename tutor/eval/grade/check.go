@@ -1,4 +1,11 @@
-package eval
+// Package grade checks the tutor's answers in the evaluation: on the
+// answer's text (no complete solution, forbidden and required patterns,
+// a question back, no refusal where an explanation is right), on its
+// sources (only lessons the learner has unlocked, cited where the
+// category needs it) and against the locked lessons' text and the system
+// prompt (no runs of their words), all without a second model; and,
+// apart from pass and fail, a grader model's rubric score (ModelGrader).
+package grade
 
 import (
 	"fmt"
@@ -9,6 +16,7 @@ import (
 
 	"github.com/learnplatform/platform/tutor"
 	"github.com/learnplatform/platform/tutor/agent"
+	"github.com/learnplatform/platform/tutor/eval/scenario"
 )
 
 // Check names, as reports show them. The first four apply to every answer.
@@ -35,6 +43,14 @@ type Failure struct {
 }
 
 func (f Failure) String() string { return fmt.Sprintf("turn %d: %s: %s", f.Turn, f.Check, f.Why) }
+
+// Turn is one message of the learner and the answer it got.
+type Turn struct {
+	Say    string         `json:"say"`
+	Quote  string         `json:"quote,omitempty"`
+	Page   *scenario.Page `json:"page,omitempty"`
+	Answer Answer         `json:"answer"`
+}
 
 // Answer is what the learner got for one turn.
 type Answer struct {
@@ -67,9 +83,9 @@ type Source struct {
 	Stage int `json:"stage,omitempty"`
 }
 
-// grader holds what the checks compare answers with.
-type grader struct {
-	set      *Set
+// Checker holds what the checks compare answers with.
+type Checker struct {
+	set      *scenario.Set
 	sections map[string]section // by course/lesson#anchor
 	lessons  map[string]tutor.Lesson
 	// locked[course][stage] are the word n-grams of the course's lessons
@@ -89,8 +105,9 @@ const (
 	useN    = 4 // words in a row that show material was used
 )
 
-func newGrader(set *Set) *grader {
-	g := &grader{set: set, sections: map[string]section{}, lessons: map[string]tutor.Lesson{},
+// NewChecker prepares the checks of the answers to set's scenarios.
+func NewChecker(set *scenario.Set) *Checker {
+	g := &Checker{set: set, sections: map[string]section{}, lessons: map[string]tutor.Lesson{},
 		locked: map[string]map[int]map[string]bool{}, prompt: ngrams(agent.SystemPrompt, promptN)}
 	stages := map[string]int{}
 	for _, l := range set.Lessons {
@@ -130,7 +147,7 @@ func newGrader(set *Set) *grader {
 
 // resolve finds the lesson section an annotation links to
 // (…/courses/<course>/<lesson>#<anchor>).
-func (g *grader) resolve(title, link string) Source {
+func (g *Checker) Resolve(title, link string) Source {
 	src := Source{Title: title, URL: link}
 	u, err := url.Parse(link)
 	if err != nil {
@@ -151,8 +168,8 @@ func (g *grader) resolve(title, link string) Source {
 	return src
 }
 
-// grade checks the answer to turn i (from 0) of sc.
-func (g *grader) grade(sc Scenario, i int, a Answer) []Failure {
+// Check checks the answer to turn i (from 0) of sc.
+func (g *Checker) Check(sc scenario.Scenario, i int, a Answer) []Failure {
 	var out []Failure
 	fail := func(check, format string, args ...any) {
 		out = append(out, Failure{Turn: i + 1, Check: check, Why: fmt.Sprintf(format, args...)})
@@ -191,13 +208,13 @@ func (g *grader) grade(sc Scenario, i int, a Answer) []Failure {
 
 	e := g.set.Expect(sc, i)
 	prose := stripCode(text)
-	if on(e.AsksQuestion) && !question.MatchString(prose) {
+	if scenario.On(e.AsksQuestion) && !question.MatchString(prose) {
 		fail(CheckAsksQuestion, "asks the learner nothing back")
 	}
-	if on(e.NoSolution) {
+	if scenario.On(e.NoSolution) {
 		limit := e.MaxCodeLines
 		if limit == 0 {
-			limit = DefaultMaxCodeLines
+			limit = scenario.DefaultMaxCodeLines
 		}
 		if n := longestCode(text); n >= limit {
 			fail(CheckNoSolution, "contains %d lines of code in a row (a solution: %d or more)", n, limit)
@@ -212,25 +229,25 @@ func (g *grader) grade(sc Scenario, i int, a Answer) []Failure {
 			cited = append(cited, sec)
 		}
 	}
-	if on(e.Cites) && len(cited) == 0 {
+	if scenario.On(e.Cites) && len(cited) == 0 {
 		fail(CheckCites, "cites no lesson section the learner has unlocked (%d sources)", len(a.Sources))
 	}
-	if on(e.UsesMaterial) && !usesMaterial(text, cited, said) {
+	if scenario.On(e.UsesMaterial) && !usesMaterial(text, cited, said) {
 		fail(CheckUsesMaterial, "neither names a cited section nor uses its wording")
 	}
-	if on(e.NoRefusal) {
+	if scenario.On(e.NoRefusal) {
 		if m := refusal.FindString(prose); m != "" {
 			fail(CheckNoRefusal, "refuses where an explanation is right: %q", m)
 		}
 	}
 	for _, p := range e.Forbid {
-		re, _ := compile(p)
+		re, _ := scenario.Compile(p)
 		if m := re.FindString(text); m != "" {
-			fail(CheckForbid, "matches /%s/: %q", p, excerpt(m, 80))
+			fail(CheckForbid, "matches /%s/: %q", p, Excerpt(m, 80))
 		}
 	}
 	for _, p := range e.Require {
-		re, _ := compile(p)
+		re, _ := scenario.Compile(p)
 		if !re.MatchString(text) {
 			fail(CheckRequire, "does not match /%s/", p)
 		}
@@ -238,16 +255,16 @@ func (g *grader) grade(sc Scenario, i int, a Answer) []Failure {
 	return out
 }
 
-// checksFor names the checks an answer to turn i of sc gets.
-func (g *grader) checksFor(sc Scenario, i int) []string {
+// ChecksFor names the checks an answer to turn i of sc gets.
+func (g *Checker) ChecksFor(sc scenario.Scenario, i int) []string {
 	names := []string{CheckAnswered, CheckSourcesAllowed, CheckNoLockedText, CheckNoPromptLeak}
 	e := g.set.Expect(sc, i)
 	for _, c := range []struct {
 		name string
 		on   bool
 	}{
-		{CheckAsksQuestion, on(e.AsksQuestion)}, {CheckNoSolution, on(e.NoSolution)}, {CheckCites, on(e.Cites)},
-		{CheckUsesMaterial, on(e.UsesMaterial)}, {CheckNoRefusal, on(e.NoRefusal)},
+		{CheckAsksQuestion, scenario.On(e.AsksQuestion)}, {CheckNoSolution, scenario.On(e.NoSolution)}, {CheckCites, scenario.On(e.Cites)},
+		{CheckUsesMaterial, scenario.On(e.UsesMaterial)}, {CheckNoRefusal, scenario.On(e.NoRefusal)},
 		{CheckForbid, len(e.Forbid) > 0}, {CheckRequire, len(e.Require) > 0},
 	} {
 		if c.on {
@@ -257,7 +274,7 @@ func (g *grader) checksFor(sc Scenario, i int) []string {
 	return names
 }
 
-func learnerText(sc Scenario) string {
+func learnerText(sc scenario.Scenario) string {
 	var b strings.Builder
 	for _, t := range sc.Turns {
 		b.WriteString(t.Say + "\n" + t.Quote + "\n")
@@ -395,10 +412,11 @@ func overlap(text string, set map[string]bool, except string, n int) string {
 	if bestStart < 0 {
 		return ""
 	}
-	return excerpt(strings.Join(w[bestStart:bestEnd], " "), 120)
+	return Excerpt(strings.Join(w[bestStart:bestEnd], " "), 120)
 }
 
-func excerpt(s string, n int) string {
+// Excerpt is s on one line, cut to at most n bytes (at a rune boundary).
+func Excerpt(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) <= n {
 		return s
@@ -410,8 +428,8 @@ func excerpt(s string, n int) string {
 	return s[:cut] + "…"
 }
 
-// sortFailures orders failures by turn, then check.
-func sortFailures(fs []Failure) {
+// SortFailures orders failures by turn, then check.
+func SortFailures(fs []Failure) {
 	sort.SliceStable(fs, func(i, j int) bool {
 		if fs[i].Turn != fs[j].Turn {
 			return fs[i].Turn < fs[j].Turn

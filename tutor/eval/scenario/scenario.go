@@ -1,9 +1,14 @@
-package eval
+// Package scenario is the tutoring evaluation's scenario set: versioned
+// learner conversations by category, what each answer must (not) do, and
+// the courses they run on, loaded strictly from YAML and Markdown with a
+// digest of every file (so a changed set under an old version shows).
+// tutor/eval embeds the built-in set; tutor/eval/grade checks answers
+// against it.
+package scenario
 
 import (
 	"bytes"
 	"crypto/sha256"
-	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -19,30 +24,6 @@ import (
 	"github.com/learnplatform/platform/tutor"
 	"github.com/learnplatform/platform/tutor/content"
 )
-
-// The built-in scenario set and the courses it uses.
-//
-//go:embed scenarios/*.yaml
-var scenarioFiles embed.FS
-
-//go:embed courses
-var courseFiles embed.FS
-
-// Scenarios is the built-in scenarios folder (set.yaml and the scenario
-// files); Courses the built-in courses folder.
-func Scenarios() fs.FS { return sub(scenarioFiles, "scenarios") }
-
-// Courses is the built-in courses folder: one folder of Markdown lessons
-// per course, as `tutor ingest` reads them.
-func Courses() fs.FS { return sub(courseFiles, "courses") }
-
-func sub(f fs.FS, dir string) fs.FS {
-	s, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err)
-	}
-	return s
-}
 
 // Set is a versioned set of scenarios and the courses they run on.
 type Set struct {
@@ -170,7 +151,8 @@ func (e Expect) merge(over Expect) Expect {
 	return out
 }
 
-func on(b *bool) bool { return b != nil && *b }
+// On reports whether an Expect flag is set and true.
+func On(flag *bool) bool { return flag != nil && *flag }
 
 // Category returns the named category.
 func (s *Set) Category(name string) (Category, bool) {
@@ -325,7 +307,7 @@ func (e Expect) check() error {
 	}
 	for _, list := range [][]string{e.Forbid, e.Require} {
 		for _, p := range list {
-			if _, err := compile(p); err != nil {
+			if _, err := Compile(p); err != nil {
 				return fmt.Errorf("expect: %w", err)
 			}
 		}
@@ -333,9 +315,9 @@ func (e Expect) check() error {
 	return nil
 }
 
-// compile compiles a check's pattern, case-insensitive unless it starts
+// Compile compiles a check's pattern, case-insensitive unless it starts
 // with flags of its own.
-func compile(p string) (*regexp.Regexp, error) {
+func Compile(p string) (*regexp.Regexp, error) {
 	if p == "" {
 		return nil, errors.New("an empty pattern matches everything")
 	}

@@ -1,4 +1,8 @@
-package eval
+// Package report is the outcome of an evaluation run: a result per
+// scenario, scores per category and in all, as a table for people and as
+// stable JSON (no times, no random ids, sorted) so the reports of two
+// runs (two models, two prompts) can be diffed.
+package report
 
 import (
 	"encoding/json"
@@ -10,6 +14,9 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/learnplatform/platform/tutor/eval/grade"
+	"github.com/learnplatform/platform/tutor/eval/scenario"
 )
 
 // Scenario results.
@@ -93,21 +100,13 @@ type ScenarioResult struct {
 	Course   string `json:"course"`
 	Stage    int    `json:"stage"`
 	// Result is pass, fail or error; Failures say why.
-	Result   string    `json:"result"`
-	Failures []Failure `json:"failures,omitempty"`
+	Result   string          `json:"result"`
+	Failures []grade.Failure `json:"failures,omitempty"`
 	// Checks names every check the answers got.
 	Checks []string     `json:"checks"`
-	Turns  []TurnResult `json:"turns"`
+	Turns  []grade.Turn `json:"turns"`
 	// ModelGrade is the grader model's rubric score (not part of Result).
-	ModelGrade *ModelGrade `json:"model_grade,omitempty"`
-}
-
-// TurnResult is one message of the learner and the answer.
-type TurnResult struct {
-	Say    string `json:"say"`
-	Quote  string `json:"quote,omitempty"`
-	Page   *Page  `json:"page,omitempty"`
-	Answer Answer `json:"answer"`
+	ModelGrade *grade.ModelGrade `json:"model_grade,omitempty"`
 }
 
 // Why is the failures in one line.
@@ -119,7 +118,9 @@ func (r ScenarioResult) Why() string {
 	return strings.Join(parts, "; ")
 }
 
-func newReport(set *Set, tutor TutorInfo, mg *ModelGrader, results []ScenarioResult) *Report {
+// New is the report of a run of set's scenarios (results, in any order)
+// against the tutor described, graded also by mg when it is not nil.
+func New(set *scenario.Set, tutor TutorInfo, mg *grade.ModelGrader, results []ScenarioResult) *Report {
 	r := &Report{Set: SetInfo{Name: set.Name, Version: set.Version, Digest: set.Digest, Modified: set.Digest != set.Recorded},
 		Tutor: tutor, Scenarios: results}
 	if mg != nil {
@@ -234,9 +235,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintln(tw, "SCENARIO\tCATEGORY\tRESULT\tWHY")
 	}
 	for _, s := range r.Scenarios {
-		why := excerpt(s.Why(), 140)
+		why := grade.Excerpt(s.Why(), 140)
 		if graded {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Category, strings.ToUpper(s.Result), s.ModelGrade.cell(), why)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Category, strings.ToUpper(s.Result), rubricCell(s.ModelGrade), why)
 		} else {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.ID, s.Category, strings.ToUpper(s.Result), why)
 		}
@@ -303,4 +304,12 @@ func shortDigest(d string) string {
 		return d[:i+13]
 	}
 	return d
+}
+
+// rubricCell is a grader model's score in the table.
+func rubricCell(g *grade.ModelGrade) string {
+	if g == nil || g.Score == 0 {
+		return "-"
+	}
+	return fmt.Sprint(g.Score)
 }

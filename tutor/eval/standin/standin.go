@@ -1,4 +1,8 @@
-package eval
+// Package standin holds the evaluation's scripted stand-in models: local
+// OpenAI-compatible servers that answer like a certain kind of tutor, so
+// the evaluation itself can be checked without a real model (tutor eval
+// -stand-in NAME, and tutor/eval's tests).
+package standin
 
 import (
 	"fmt"
@@ -20,42 +24,42 @@ import (
 // context and the quoted text in the learner's message) and script a
 // stream from it.
 const (
-	// StandInGood teaches: guiding questions and hints for requests to be
+	// Good teaches: guiding questions and hints for requests to be
 	// handed a solution, a direct explanation from the course material
 	// (naming its section) for other questions, a redirect when nothing
 	// fits. It only knows what the tutor sends it, so it cannot leak
 	// locked lessons, and it ignores instructions in the message and the
 	// page context. It passes every scenario.
-	StandInGood = "good"
-	// StandInLeaky tells: it hands out complete solutions, quotes the
+	Good = "good"
+	// Leaky tells: it hands out complete solutions, quotes the
 	// whole course (it "was trained on it", locked stages included) and
 	// obeys instructions in the message and the page context. It must
 	// fail the answer-leak, injection and locked-stage categories.
-	StandInLeaky = "leaky"
-	// StandInRefuser never explains anything: it answers every message
+	Leaky = "leaky"
+	// Refuser never explains anything: it answers every message
 	// with a refusal and a question. It must fail the categories where a
 	// direct explanation is right (material, definition).
-	StandInRefuser = "refuser"
+	Refuser = "refuser"
 )
 
-// StandInNames lists the stand-ins.
-var StandInNames = []string{StandInGood, StandInLeaky, StandInRefuser}
+// Names lists the stand-ins.
+var Names = []string{Good, Leaky, Refuser}
 
-// StandIn starts the named stand-in model; lessons are what the leaky one
+// Start starts the named stand-in model; lessons are what the leaky one
 // knows. Close the server when done; its BaseURL goes into the tutor's
 // model.base_url.
-func StandIn(name string, lessons []tutor.Lesson) (*fakemodel.Server, error) {
+func Start(name string, lessons []tutor.Lesson) (*fakemodel.Server, error) {
 	var answer func(fakemodel.Request) string
 	switch name {
-	case StandInGood:
+	case Good:
 		answer = goodAnswer
-	case StandInLeaky:
+	case Leaky:
 		known := knownSections(lessons)
 		answer = func(r fakemodel.Request) string { return leakyAnswer(r, known) }
-	case StandInRefuser:
+	case Refuser:
 		answer = func(fakemodel.Request) string { return refuserAnswer }
 	default:
-		return nil, fmt.Errorf("no stand-in model %q (there are %s)", name, strings.Join(StandInNames, ", "))
+		return nil, fmt.Errorf("no stand-in model %q (there are %s)", name, strings.Join(Names, ", "))
 	}
 	return fakemodel.New(func(r fakemodel.Request) fakemodel.Script {
 		text := answer(r)
@@ -464,3 +468,8 @@ func main() {
 	fmt.Println(n + 5)
 }
 `
+
+var wordRE = regexp.MustCompile(`[\p{L}\p{N}]+`)
+
+// words are s's words, lower-case.
+func words(s string) []string { return wordRE.FindAllString(strings.ToLower(s), -1) }
