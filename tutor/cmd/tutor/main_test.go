@@ -12,17 +12,45 @@ import (
 	"testing"
 	"time"
 
+	"github.com/learnplatform/platform/plugins"
 	"github.com/learnplatform/platform/plugins/host"
 )
 
-// tutorBin builds this command once per test binary.
-func tutorBin(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "tutor")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+// runAs, set in a child's environment, makes this test binary run as the
+// tutor ("tutor": main, with the child's arguments) or as a retriever
+// plugin ("retriever"), so the tests start the real command without
+// building it.
+const runAs = "TUTOR_TEST_RUN_AS"
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(runAs) {
+	case "tutor":
+		main()
+		os.Exit(0)
+	case "retriever":
+		plugins.ServeRetriever(hello{})
+		os.Exit(0)
 	}
-	return bin
+	os.Exit(m.Run())
+}
+
+// tutorCmd is the tutor command with args: this test binary, run as main.
+func tutorCmd(ctx context.Context, t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Env = append(os.Environ(), runAs+"=tutor")
+	return cmd
+}
+
+// hello is the retriever this test binary serves as a plugin: one chunk.
+type hello struct{}
+
+func (hello) Search(_ context.Context, q plugins.Query) ([]plugins.Chunk, error) {
+	return []plugins.Chunk{{ID: q.Course + "/hello#hi", Course: q.Course, Lesson: "hello", Stage: 1, Text: "Hi.", Score: 1}}, nil
 }
 
 // notAPlugin is an executable that exits at once instead of speaking
@@ -60,7 +88,6 @@ func decl(name, kind, path, sum string, required bool) string {
 }
 
 func TestARequiredPluginThatCannotStartStopsTheTutor(t *testing.T) {
-	bin := tutorBin(t)
 	path, sum := notAPlugin(t)
 	wrong := strings.Repeat("ab", 32)
 	cases := map[string]struct{ decl, want string }{
@@ -72,7 +99,7 @@ func TestARequiredPluginThatCannotStartStopsTheTutor(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, bin, "-config", writeConfig(t, tc.decl))
+			cmd := tutorCmd(ctx, t, "-config", writeConfig(t, tc.decl))
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			err := cmd.Run()
@@ -88,9 +115,8 @@ func TestARequiredPluginThatCannotStartStopsTheTutor(t *testing.T) {
 }
 
 func TestAnOptionalPluginThatCannotStartIsAWarning(t *testing.T) {
-	bin := tutorBin(t)
 	path, sum := notAPlugin(t)
-	cmd := exec.Command(bin, "-config", writeConfig(t, decl("flaky", "guardrail", path, sum, false)))
+	cmd := tutorCmd(context.Background(), t, "-config", writeConfig(t, decl("flaky", "guardrail", path, sum, false)))
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -111,10 +137,9 @@ func TestAnOptionalPluginThatCannotStartIsAWarning(t *testing.T) {
 }
 
 func TestPluginsCheckExitsNonZeroOnlyForRequiredPlugins(t *testing.T) {
-	bin := tutorBin(t)
 	path, sum := notAPlugin(t)
 	run := func(config string) (string, int) {
-		out, err := exec.Command(bin, "plugins", "check", "-config", config).Output()
+		out, err := tutorCmd(context.Background(), t, "plugins", "check", "-config", config).Output()
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			return string(out), ee.ExitCode()
@@ -134,7 +159,7 @@ func TestPluginsCheckExitsNonZeroOnlyForRequiredPlugins(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "required-one") || !strings.Contains(out, "NAME") {
 		t.Fatalf("an unhealthy required plugin: exit %d\n%s", code, out)
 	}
-	if out, err := exec.Command(bin, "plugins", "frobnicate").CombinedOutput(); err == nil || !strings.Contains(string(out), "usage: tutor plugins list|check") {
+	if out, err := tutorCmd(context.Background(), t, "plugins", "frobnicate").CombinedOutput(); err == nil || !strings.Contains(string(out), "usage: tutor plugins list|check") {
 		t.Fatalf("unknown subcommand: %v %s", err, out)
 	}
 }

@@ -1,10 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -20,16 +21,21 @@ import (
 // down and names it: here it was killed and its binary swapped, so the
 // host refuses to restart it and the tutor stays not ready.
 func TestReadyzWhileARequiredPluginIsDown(t *testing.T) {
-	bin := tutorBin(t)
+	// The plugin is a copy of this test binary (run as the hello
+	// retriever), so that swapping it leaves the test binary alone.
 	plugin := filepath.Join(t.TempDir(), "retriever-hello")
-	if out, err := exec.Command("go", "build", "-o", plugin, "github.com/learnplatform/platform/plugins/examples/retriever-hello").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := copyFile(exe, plugin); err != nil {
+		t.Fatal(err)
 	}
 	sum, err := host.FileSHA256(plugin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-config", writeConfig(t, decl("hello", "retriever", plugin, sum, true)))
+	cmd := tutorCmd(context.Background(), t, "-config", writeConfig(t, decl("hello", "retriever", plugin, sum, true)+"    env: {"+runAs+": retriever}\n"))
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -88,4 +94,21 @@ func TestReadyzWhileARequiredPluginIsDown(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
