@@ -1,9 +1,8 @@
-package pluginhost_test
+package pluginhost
 
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,10 +41,7 @@ func TestDocsDeclarationExample(t *testing.T) {
 		t.Fatalf("specs %+v: %v", specs, err)
 	}
 	s := specs[0]
-	s.Path = filepath.Join(dir, "retriever-hello")
-	if out, err := exec.Command("go", "build", "-o", s.Path, "github.com/learnplatform/platform/plugins/examples/retriever-hello").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	s.Path = bin(helloPkg)
 	if s.SHA256, err = host.FileSHA256(s.Path); err != nil {
 		t.Fatal(err)
 	}

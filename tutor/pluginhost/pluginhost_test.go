@@ -3,7 +3,12 @@ package pluginhost
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -11,7 +16,6 @@ import (
 
 	"github.com/learnplatform/platform/plugins"
 	"github.com/learnplatform/platform/plugins/host"
-	"github.com/learnplatform/platform/plugins/plugintest"
 	"github.com/learnplatform/platform/tutor"
 )
 
@@ -21,11 +25,38 @@ import (
 const (
 	evilPkg   = "github.com/learnplatform/platform/plugins/internal/testplugins/evil"
 	safetyPkg = "github.com/learnplatform/platform/plugins/cmd/guardrail-safety"
+	helloPkg  = "github.com/learnplatform/platform/plugins/examples/retriever-hello"
 )
+
+// bins is where TestMain built the plugins: once per test binary, in
+// one go build (their links run in parallel).
+var bins string
+
+func TestMain(m *testing.M) {
+	os.Exit(buildAndRun(m))
+}
+
+func buildAndRun(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "pluginhost-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if out, err := exec.Command("go", "build", "-o", dir+"/", evilPkg, safetyPkg, helloPkg).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		return 1
+	}
+	bins = dir
+	return m.Run()
+}
+
+// bin is the built binary of the main package pkg.
+func bin(pkg string) string { return filepath.Join(bins, path.Base(pkg)) }
 
 func declare(t *testing.T, name, kind, pkg string, env map[string]string) host.Spec {
 	t.Helper()
-	bin := plugintest.Build(t, pkg)
+	bin := bin(pkg)
 	sum, err := host.FileSHA256(bin)
 	if err != nil {
 		t.Fatal(err)
