@@ -172,29 +172,94 @@ func TestModelFailuresAreErrors(t *testing.T) {
 	}
 }
 
+// manualTimer is a first-token timer the test fires; like a *time.Timer,
+// a stopped one does nothing when fired.
+type manualTimer struct {
+	mu      sync.Mutex
+	f       func()
+	stopped bool
+}
+
+func (m *manualTimer) Stop() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	was := !m.stopped
+	m.stopped = true
+	return was
+}
+
+func (m *manualTimer) fire() {
+	m.mu.Lock()
+	stopped := m.stopped
+	m.mu.Unlock()
+	if !stopped {
+		m.f()
+	}
+}
+
+// manualTimers makes m's first-token timers manual ones, handed to the
+// test as they start.
+func manualTimers(m *Model) <-chan *manualTimer {
+	started := make(chan *manualTimer, 4)
+	m.afterFunc = func(_ time.Duration, f func()) timer {
+		mt := &manualTimer{f: f}
+		started <- mt
+		return mt
+	}
+	return started
+}
+
+// firstText signals its first Text.
+type firstText struct {
+	*recorder
+	once sync.Once
+	came chan struct{}
+}
+
+func (w *firstText) Text(d string) { w.recorder.Text(d); w.once.Do(func() { close(w.came) }) }
+
+// The first-token timer, not the clock, decides: a model that says
+// nothing until the timer fires is given up on; one whose first token
+// came stops the timer, however slow the rest.
 func TestModelSlowFirstTokenTimesOut(t *testing.T) {
-	m, _, _ := newModel(t, func(fakemodel.Request) fakemodel.Script {
-		return fakemodel.Script{Steps: []fakemodel.Step{{Delay: 5 * time.Second, Text: "too late"}}}
+	t.Run("nothing before the timer fires", func(t *testing.T) {
+		asked := make(chan struct{}, 1)
+		never := make(chan struct{})
+		m, _, _ := newModel(t, func(fakemodel.Request) fakemodel.Script {
+			asked <- struct{}{}
+			return fakemodel.Script{Steps: []fakemodel.Step{{Wait: never, Text: "too late"}}}
+		})
+		timers := manualTimers(m)
+		errc := make(chan error, 1)
+		var w recorder
+		go func() { errc <- m.Respond(context.Background(), turn, &w) }()
+		mt := <-timers
+		<-asked
+		mt.fire()
+		if err := <-errc; !errors.Is(err, ErrFirstTokenTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err %v", err)
+		}
+		if w.text.Len() != 0 {
+			t.Fatalf("text %q", w.text.String())
+		}
 	})
-	m.cfg.FirstTokenTimeout = 300 * time.Millisecond
-	start := time.Now()
-	var w recorder
-	err := m.Respond(context.Background(), turn, &w)
-	if !errors.Is(err, ErrFirstTokenTimeout) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err %v", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("gave up after %s", d)
-	}
-	// A slow but steady model is fine: only the first token is timed.
-	m2, _, _ := newModel(t, func(fakemodel.Request) fakemodel.Script {
-		return fakemodel.Script{Steps: append([]fakemodel.Step{{Delay: 100 * time.Millisecond, Text: "Slow "}}, fakemodel.Words("but steady answer", 150*time.Millisecond)...)}
+	t.Run("slow but steady", func(t *testing.T) {
+		rest := make(chan struct{})
+		m, _, _ := newModel(t, func(fakemodel.Request) fakemodel.Script {
+			return fakemodel.Script{Steps: append([]fakemodel.Step{{Text: "Slow "}, {Wait: rest, Text: "but "}}, fakemodel.Words("steady answer", 0)...)}
+		})
+		timers := manualTimers(m)
+		errc := make(chan error, 1)
+		w := &firstText{recorder: &recorder{}, came: make(chan struct{})}
+		go func() { errc <- m.Respond(context.Background(), turn, w) }()
+		mt := <-timers
+		<-w.came
+		mt.fire() // too late: the first token stopped it
+		close(rest)
+		if err := <-errc; err != nil || w.text.String() != "Slow but steady answer" {
+			t.Fatalf("%v %q", err, w.text.String())
+		}
 	})
-	m2.cfg.FirstTokenTimeout = 300 * time.Millisecond
-	var w2 recorder
-	if err := m2.Respond(context.Background(), turn, &w2); err != nil || w2.text.String() != "Slow but steady answer" {
-		t.Fatalf("%v %q", err, w2.text.String())
-	}
 }
 
 func TestMaterialModeSaysSo(t *testing.T) {

@@ -44,7 +44,13 @@ type ModelConfig struct {
 type Model struct {
 	cfg    ModelConfig
 	client openai.Client
+	// afterFunc starts the first-token timer (time.AfterFunc; the tests
+	// fire it themselves).
+	afterFunc func(time.Duration, func()) timer
 }
+
+// timer is what the first-token timer needs of a *time.Timer.
+type timer interface{ Stop() bool }
 
 // ErrFirstTokenTimeout is a model that said nothing in time.
 var ErrFirstTokenTimeout = fmt.Errorf("the model sent nothing in time: %w", context.DeadlineExceeded)
@@ -66,7 +72,8 @@ func NewModel(cfg ModelConfig) *Model {
 		// A retry after half an answer would repeat it; the learner retries.
 		option.WithMaxRetries(0),
 	}
-	return &Model{cfg: cfg, client: openai.NewClient(opts...)}
+	return &Model{cfg: cfg, client: openai.NewClient(opts...),
+		afterFunc: func(d time.Duration, f func()) timer { return time.AfterFunc(d, f) }}
 }
 
 const searchTool = "search_course_material"
@@ -143,7 +150,7 @@ func (m *Model) call(ctx context.Context, params openai.ChatCompletionNewParams,
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var silent atomic.Bool
-	timer := time.AfterFunc(m.cfg.FirstTokenTimeout, func() { silent.Store(true); cancel() })
+	timer := m.afterFunc(m.cfg.FirstTokenTimeout, func() { silent.Store(true); cancel() })
 	defer timer.Stop()
 
 	stream := m.client.Chat.Completions.NewStreaming(ctx, params)

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/learnplatform/platform/kit/account"
 	"github.com/learnplatform/platform/kit/token"
 	"github.com/learnplatform/platform/tutor"
@@ -272,6 +274,26 @@ func (e *env) waitFree(t *testing.T, user string) {
 	}
 }
 
+// waitStreamsClosed waits until no stream is open (tutor_open_streams 0):
+// every request has returned, whatever its answer is doing.
+func (e *env) waitStreamsClosed(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var m dto.Metric
+		if err := e.h.metrics.openStreams.Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		if m.GetGauge().GetValue() == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v streams still open", m.GetGauge().GetValue())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // --- A. a retry is a message ---
 
 // 30 retries of one message: the first 19 pass (the thread's first
@@ -513,7 +535,7 @@ func TestSlotOfAnAbandonedStreamComesBackWhenItsAnswerEnds(t *testing.T) {
 	g.wait(t, 1)
 	leave()
 	res.Body.Close()
-	time.Sleep(50 * time.Millisecond)
+	e.waitStreamsClosed(t) // the handler saw the client leave
 	if _, mine := e.h.slots.inFlight("u1"); mine != 1 {
 		t.Fatalf("the slot was given back while the answer is still being written (%d)", mine)
 	}

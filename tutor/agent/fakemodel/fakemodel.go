@@ -2,7 +2,8 @@
 // server for tests: it answers POST .../chat/completions with the real
 // streaming format (data: <chat.completion.chunk>, a usage chunk when asked
 // for, data: [DONE]) so the real openai-go client can be tested against
-// plain text, tool calls, a mid-stream failure and a slow first token.
+// plain text, tool calls, a mid-stream failure and a model that holds its
+// first token until the test lets it go.
 // The agent's tests, the tutor's integration tests and its benchmarks use it.
 package fakemodel
 
@@ -20,6 +21,9 @@ import (
 type Step struct {
 	// Delay comes before the step.
 	Delay time.Duration
+	// Wait, when set, holds the step until it is closed (or the client
+	// leaves): a model that says nothing for as long as a test wants.
+	Wait <-chan struct{}
 	// Text is sent as a content delta.
 	Text string
 	// Tool, when set, is sent as a tool call (its arguments in two deltas).
@@ -160,6 +164,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	finish := "stop"
 	tools := 0
 	for _, st := range sc.Steps {
+		if st.Wait != nil {
+			select {
+			case <-st.Wait:
+			case <-r.Context().Done():
+				return
+			}
+		}
 		if st.Delay > 0 {
 			select {
 			case <-time.After(st.Delay):
