@@ -3,10 +3,12 @@ package web
 import (
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/learnplatform/platform/consent"
 	"github.com/learnplatform/platform/kit/orytest"
@@ -23,24 +25,18 @@ func (hs *harness) loginThenConsent(client string, scopes []string, cookie, subj
 	return hs.hydra.AddConsent(orytest.ConsentRequest{ClientID: client, Subject: subject, Scopes: scopes, LoginChallenge: login})
 }
 
-var csrfRE = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
-
 // allow answers the consent page with Allow, as the browser does.
-func (hs *harness) allow(ch, cookie string) {
+func (hs *harness) allow(ch, cookie string, remember bool) {
 	hs.t.Helper()
 	page := hs.get("/consent?consent_challenge="+ch, cookie)
-	if page.Code != http.StatusOK {
-		hs.t.Fatalf("consent page: %d", page.Code)
+	if page.Code != http.StatusOK || !strings.Contains(page.Body.String(), `name="consent_challenge" value="`+ch+`"`) {
+		hs.t.Fatalf("consent page: %d %s", page.Code, page.Body)
 	}
-	m := csrfRE.FindStringSubmatch(page.Body.String())
-	var double string
-	for _, c := range page.Result().Cookies() {
-		if c.Name == csrfCookie {
-			double = c.Name + "=" + c.Value
-		}
+	form := url.Values{"consent_challenge": {ch}, "decision": {"allow"}}
+	if remember {
+		form.Set("remember", "true")
 	}
-	rec := hs.post("/consent", cookie+"; "+double, url.Values{"consent_challenge": {ch}, "csrf": {m[1]}, "decision": {"allow"}})
-	if got := location(hs.t, rec).String(); got != hs.hydra.ConsentVerifierURL(ch) {
+	if got := location(hs.t, hs.post("/consent", cookie, form)).String(); got != hs.hydra.ConsentVerifierURL(ch) {
 		hs.t.Fatalf("allow: %s", got)
 	}
 }
@@ -70,7 +66,7 @@ func TestClaimsFollowGrantedScopes(t *testing.T) {
 					t.Fatalf("first party: %s", got)
 				}
 			} else {
-				hs.allow(ch, cookie)
+				hs.allow(ch, cookie, false)
 			}
 			acc, ok := hs.hydra.ConsentAccepted(ch)
 			if !ok {
@@ -126,35 +122,178 @@ func TestConsentPageSaysWhatEachScopeReveals(t *testing.T) {
 }
 
 func TestConsentDecisions(t *testing.T) {
-	hs := newHarness(t)
-	id, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
-	ch := hs.loginThenConsent("buddy", []string{"openid"}, cookie, id)
-	page := hs.get("/consent?consent_challenge="+ch, cookie)
-	csrf := csrfRE.FindStringSubmatch(page.Body.String())[1]
+	setup := func(t *testing.T) (*harness, string, string) {
+		hs := newHarness(t)
+		id, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
+		return hs, hs.loginThenConsent("buddy", []string{"openid"}, cookie, id), cookie
+	}
+	t.Run("allow, remembered", func(t *testing.T) {
+		hs, ch, cookie := setup(t)
+		hs.allow(ch, cookie, true)
+		if acc, _ := hs.hydra.ConsentAccepted(ch); !acc.Remember || acc.RememberFor != int((720*time.Hour).Seconds()) {
+			t.Fatalf("%+v", acc)
+		}
+	})
+	t.Run("allow, not remembered", func(t *testing.T) {
+		hs, ch, cookie := setup(t)
+		hs.allow(ch, cookie, false)
+		if acc, _ := hs.hydra.ConsentAccepted(ch); acc.Remember {
+			t.Fatalf("%+v", acc)
+		}
+	})
+	t.Run("deny", func(t *testing.T) {
+		hs, ch, cookie := setup(t)
+		rec := hs.post("/consent", cookie, url.Values{"consent_challenge": {ch}, "decision": {"deny"}})
+		if got := location(t, rec).String(); got != hs.hydra.RejectedURL(ch) {
+			t.Fatalf("deny: %s", got)
+		}
+		if rej, _ := hs.hydra.ConsentRejected(ch); rej.Error != "access_denied" {
+			t.Fatalf("%+v", rej)
+		}
+		// The used challenge: a page, not a 500.
+		if rec := hs.get("/consent?consent_challenge="+ch, cookie); rec.Code != http.StatusBadRequest {
+			t.Fatalf("used: %d", rec.Code)
+		}
+		if rec := hs.post("/consent", cookie, url.Values{"consent_challenge": {ch}, "decision": {"allow"}}); rec.Code != http.StatusBadRequest {
+			t.Fatalf("decided twice: %d", rec.Code)
+		}
+	})
+	t.Run("neither", func(t *testing.T) {
+		hs, ch, cookie := setup(t)
+		if rec := hs.post("/consent", cookie, url.Values{"consent_challenge": {ch}, "decision": {"maybe"}}); rec.Code != http.StatusBadRequest {
+			t.Fatalf("%d", rec.Code)
+		}
+		if _, ok := hs.hydra.ConsentAccepted(ch); ok {
+			t.Fatal("accepted")
+		}
+	})
+}
 
-	// Without the double-submit cookie: refused, nothing decided.
-	if rec := hs.post("/consent", cookie, url.Values{"consent_challenge": {ch}, "csrf": {csrf}, "decision": {"allow"}}); rec.Code != http.StatusForbidden {
-		t.Fatalf("no csrf cookie: %d", rec.Code)
+// The consent form is same-origin only: a post another site makes the
+// browser send is refused before anything is decided.
+func TestConsentFormRefusesOtherSites(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		hdr  []string
+	}{
+		{"cross-site fetch metadata", []string{"Sec-Fetch-Site", "cross-site", "Origin", "http://evil.test"}},
+		{"same-site is not same-origin", []string{"Sec-Fetch-Site", "same-site", "Origin", "http://other.consent.test"}},
+		{"origin of another site, no fetch metadata", []string{"Sec-Fetch-Site", "", "Origin", "http://evil.test"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			hs := newHarness(t)
+			id, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
+			ch := hs.loginThenConsent("buddy", []string{"openid", "email"}, cookie, id)
+			rec := hs.post("/consent", cookie, url.Values{"consent_challenge": {ch}, "decision": {"allow"}}, c.hdr...)
+			if rec.Code != http.StatusForbidden || !strings.Contains(body(rec), "another site") {
+				t.Fatalf("%d %s", rec.Code, body(rec))
+			}
+			if _, ok := hs.hydra.ConsentAccepted(ch); ok || hs.hydra.Called("GET /admin/oauth2/auth/requests/consent") != 0 {
+				t.Fatal("a cross-site post reached Hydra")
+			}
+		})
 	}
-	rec := hs.post("/consent", cookie+"; "+csrfCookie+"="+csrf, url.Values{"consent_challenge": {ch}, "csrf": {csrf}, "decision": {"deny"}})
-	if got := location(t, rec).String(); got != hs.hydra.RejectedURL(ch) {
-		t.Fatalf("deny: %s", got)
-	}
-	if rej, _ := hs.hydra.ConsentRejected(ch); rej.Error != "access_denied" {
-		t.Fatalf("%+v", rej)
-	}
-	// The used challenge: a page, not a 500.
-	if rec := hs.get("/consent?consent_challenge="+ch, cookie); rec.Code != http.StatusBadRequest {
-		t.Fatalf("used: %d", rec.Code)
+	t.Run("same origin behind a proxy", func(t *testing.T) {
+		hs := newHarness(t)
+		id, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
+		ch := hs.loginThenConsent("buddy", []string{"openid"}, cookie, id)
+		// The proxy changed Host; the public origin is trusted.
+		req := httptest.NewRequest(http.MethodPost, "http://10.0.0.7:4456/consent", strings.NewReader(url.Values{"consent_challenge": {ch}, "decision": {"allow"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "http://consent.test")
+		req.Header.Set("Cookie", cookie)
+		if got := location(t, hs.do(req)).String(); got != hs.hydra.ConsentVerifierURL(ch) {
+			t.Fatalf("%s", got)
+		}
+	})
+}
+
+func TestConsentSkipAndFirstParty(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		client string
+		skip   bool
+	}{
+		{"first party", "tutor-web", false},
+		{"remembered third party", "buddy", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			hs := newHarness(t)
+			id, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
+			ch := hs.hydra.AddConsent(orytest.ConsentRequest{ClientID: c.client, Subject: id, Scopes: []string{"openid", "email"}, Skip: c.skip})
+			if got := location(t, hs.get("/consent?consent_challenge="+ch, cookie)).String(); got != hs.hydra.ConsentVerifierURL(ch) {
+				t.Fatalf("%s", got)
+			}
+			// Remembered, so prompt=none works; the claims are read anew.
+			acc, _ := hs.hydra.ConsentAccepted(ch)
+			if !acc.Remember || acc.Session.IDToken["email"] != "ada@example.org" {
+				t.Fatalf("%+v", acc)
+			}
+		})
 	}
 }
 
-func TestConsentRefusesInactiveAccounts(t *testing.T) {
-	hs := newHarness(t)
-	id, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
-	ch := hs.loginThenConsent("tutor-web", []string{"openid"}, cookie, id)
-	hs.kratos.SetInactive(id, true)
-	if got := location(t, hs.get("/consent?consent_challenge="+ch, cookie)).String(); got != hs.hydra.RejectedURL(ch) {
-		t.Fatalf("%s", got)
+func TestConsentBadChallenges(t *testing.T) {
+	for _, c := range []struct{ name, method, target string }{
+		{"page without challenge", http.MethodGet, "/consent"},
+		{"page with unknown challenge", http.MethodGet, "/consent?consent_challenge=nope"},
+		{"form without challenge", http.MethodPost, ""},
+		{"form with unknown challenge", http.MethodPost, "nope"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			hs := newHarness(t)
+			_, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
+			var rec *httptest.ResponseRecorder
+			if c.method == http.MethodGet {
+				rec = hs.get(c.target, cookie)
+			} else {
+				rec = hs.post("/consent", cookie, url.Values{"consent_challenge": {c.target}, "decision": {"allow"}})
+			}
+			if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Header().Get("Content-Type"), "text/html") {
+				t.Fatalf("%d %s", rec.Code, rec.Header().Get("Content-Type"))
+			}
+		})
 	}
+	t.Run("hydra down", func(t *testing.T) {
+		hs := newHarness(t)
+		hs.hydra.Fail(http.StatusServiceUnavailable)
+		if rec := hs.get("/consent?consent_challenge=x", ""); rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("%d", rec.Code)
+		}
+	})
+}
+
+func TestConsentRefusesInactiveAccounts(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		change func(k *orytest.Kratos, id string)
+	}{
+		{"deactivated", func(k *orytest.Kratos, id string) { k.SetInactive(id, true) }},
+		{"deleted", func(k *orytest.Kratos, id string) { k.DeleteIdentity(id) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			hs := newHarness(t)
+			id, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
+			ch := hs.loginThenConsent("tutor-web", []string{"openid"}, cookie, id)
+			c.change(hs.kratos, id)
+			if got := location(t, hs.get("/consent?consent_challenge="+ch, cookie)).String(); got != hs.hydra.RejectedURL(ch) {
+				t.Fatalf("%s", got)
+			}
+			if rej, _ := hs.hydra.ConsentRejected(ch); rej.Error != "access_denied" {
+				t.Fatalf("%+v", rej)
+			}
+		})
+	}
+	t.Run("kratos down decides nothing", func(t *testing.T) {
+		hs := newHarness(t)
+		id, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
+		ch := hs.loginThenConsent("tutor-web", []string{"openid"}, cookie, id)
+		hs.kratos.FailOn("", http.StatusInternalServerError)
+		if rec := hs.get("/consent?consent_challenge="+ch, cookie); rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("%d", rec.Code)
+		}
+		if _, rejected := hs.hydra.ConsentRejected(ch); rejected {
+			t.Fatal("an outage must not deny the consent")
+		}
+	})
 }

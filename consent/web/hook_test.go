@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,8 +51,6 @@ func sessionClaims(t *testing.T, out map[string]any) (at, id map[string]any) {
 }
 
 func TestTokenHookRefreshClaimsFollowScopesAndKeepSession(t *testing.T) {
-	hs := newHarness(t)
-	id, s, _ := hs.user(orytest.Identity{Name: "Ada", Role: "admin"}, orytest.Session{})
 	cases := []struct {
 		client string
 		scopes []string
@@ -63,92 +62,118 @@ func TestTokenHookRefreshClaimsFollowScopesAndKeepSession(t *testing.T) {
 		{"tutor-web", []string{"openid", "offline_access"}, map[string]any{"role": "admin"}},
 	}
 	for _, c := range cases {
-		// The old token carried every claim: the refresh cuts them to the scopes.
-		old := map[string]any{"email": "old@example.org", "email_verified": false, "name": "Old", "role": "student", "session_id": s.ID}
-		code, out := hs.hook(refresh(id, c.client, c.scopes, old), hookSecret)
-		if code != http.StatusOK {
-			t.Fatalf("%v: %d", c, code)
-		}
-		at, idt := sessionClaims(t, out)
-		if !maps.Equal(idt, c.want) {
-			t.Errorf("%s %v: id_token %v, want %v", c.client, c.scopes, idt, c.want)
-		}
-		want := maps.Clone(c.want)
-		want["session_id"] = s.ID
-		if !maps.Equal(at, want) {
-			t.Errorf("%s %v: access_token %v, want %v", c.client, c.scopes, at, want)
-		}
+		t.Run(c.client+" "+strings.Join(c.scopes, " "), func(t *testing.T) {
+			hs := newHarness(t)
+			id, s, _ := hs.user(orytest.Identity{Name: "Ada", Role: "admin"}, orytest.Session{})
+			// The old token carried every claim: the refresh cuts them to the scopes.
+			old := map[string]any{"email": "old@example.org", "email_verified": false, "name": "Old", "role": "student", "session_id": s.ID}
+			code, out := hs.hook(refresh(id, c.client, c.scopes, old), hookSecret)
+			if code != http.StatusOK {
+				t.Fatalf("%d", code)
+			}
+			at, idt := sessionClaims(t, out)
+			if !maps.Equal(idt, c.want) {
+				t.Errorf("id_token %v, want %v", idt, c.want)
+			}
+			want := maps.Clone(c.want)
+			want["session_id"] = s.ID
+			if !maps.Equal(at, want) {
+				t.Errorf("access_token %v, want %v", at, want)
+			}
+		})
 	}
 }
 
 func TestTokenHookRefusesEndedSessions(t *testing.T) {
-	hs := newHarness(t)
-	id, _, _ := hs.user(orytest.Identity{}, orytest.Session{})
 	scopes := []string{"openid", "offline_access"}
-	revoked := hs.kratos.PutSession(orytest.Session{IdentityID: id})
-	hs.kratos.Revoke(revoked.ID) // signed out, or revoked by a password change
-	deleted := hs.kratos.PutSession(orytest.Session{IdentityID: id})
-	hs.kratos.DeleteSession(deleted.ID) // "sign out everywhere"
-	expired := hs.kratos.PutSession(orytest.Session{IdentityID: id, AuthenticatedAt: time.Now().Add(-25 * time.Hour)})
-	for name, sid := range map[string]string{"revoked": revoked.ID, "deleted": deleted.ID, "expired": expired.ID} {
-		if code, _ := hs.hook(refresh(id, "tutor-web", scopes, map[string]any{"session_id": sid}), hookSecret); code != http.StatusForbidden {
-			t.Errorf("%s session: %d, want 403", name, code)
+	for _, c := range []struct {
+		name string
+		end  func(k *orytest.Kratos, s orytest.Session)
+	}{
+		{"revoked", func(k *orytest.Kratos, s orytest.Session) { k.Revoke(s.ID) }},           // signed out, or a password change
+		{"deleted", func(k *orytest.Kratos, s orytest.Session) { k.DeleteSession(s.ID) }},    // "sign out everywhere"
+		{"expired", func(k *orytest.Kratos, s orytest.Session) { k.PutSession(expired(s)) }}, // past expires_at
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			hs := newHarness(t)
+			id, s, _ := hs.user(orytest.Identity{}, orytest.Session{})
+			c.end(hs.kratos, s)
+			if code, _ := hs.hook(refresh(id, "tutor-web", scopes, map[string]any{"session_id": s.ID}), hookSecret); code != http.StatusForbidden {
+				t.Errorf("%d, want 403", code)
+			}
+		})
+	}
+	t.Run("token from before session ids were carried", func(t *testing.T) {
+		hs := newHarness(t)
+		id, _, _ := hs.user(orytest.Identity{}, orytest.Session{})
+		code, out := hs.hook(refresh(id, "tutor-web", scopes, map[string]any{"role": "student"}), hookSecret)
+		if code != http.StatusOK {
+			t.Fatalf("%d", code)
 		}
-	}
-	// A token from before session ids were carried keeps working.
-	code, out := hs.hook(refresh(id, "tutor-web", scopes, map[string]any{"role": "student"}), hookSecret)
-	if code != http.StatusOK {
-		t.Fatalf("no session id: %d", code)
-	}
-	if at, _ := sessionClaims(t, out); !maps.Equal(at, map[string]any{"role": "student"}) {
-		t.Fatalf("no session id: %v", at)
-	}
+		if at, _ := sessionClaims(t, out); !maps.Equal(at, map[string]any{"role": "student"}) {
+			t.Fatalf("%v", at)
+		}
+	})
+}
+
+// expired is s as it is once its expires_at has passed.
+func expired(s orytest.Session) orytest.Session {
+	s.AuthenticatedAt, s.ExpiresAt = time.Now().Add(-25*time.Hour), time.Now().Add(-time.Hour)
+	return s
 }
 
 func TestTokenHookRefusesInactiveAccounts(t *testing.T) {
-	hs := newHarness(t)
-	id, s, _ := hs.user(orytest.Identity{}, orytest.Session{})
-	body := refresh(id, "tutor-web", []string{"openid"}, map[string]any{"session_id": s.ID})
-	hs.kratos.SetInactive(id, true)
-	if code, _ := hs.hook(body, hookSecret); code != http.StatusForbidden {
-		t.Fatalf("inactive: %d", code)
-	}
-	hs.kratos.DeleteIdentity(id)
-	if code, _ := hs.hook(body, hookSecret); code != http.StatusForbidden {
-		t.Fatalf("deleted: %d", code)
-	}
-	other, s2, _ := hs.user(orytest.Identity{Email: "b@example.org"}, orytest.Session{})
-	if code, _ := hs.hook(refresh(other, "gone-client", []string{"openid"}, map[string]any{"session_id": s2.ID}), hookSecret); code != http.StatusForbidden {
-		t.Fatalf("unknown client: %d", code)
+	for _, c := range []struct {
+		name, client string
+		change       func(k *orytest.Kratos, id string)
+	}{
+		{"inactive", "tutor-web", func(k *orytest.Kratos, id string) { k.SetInactive(id, true) }},
+		{"deleted", "tutor-web", func(k *orytest.Kratos, id string) { k.DeleteIdentity(id) }},
+		{"unknown client", "gone-client", func(*orytest.Kratos, string) {}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			hs := newHarness(t)
+			id, s, _ := hs.user(orytest.Identity{}, orytest.Session{})
+			c.change(hs.kratos, id)
+			if code, _ := hs.hook(refresh(id, c.client, []string{"openid"}, map[string]any{"session_id": s.ID}), hookSecret); code != http.StatusForbidden {
+				t.Fatalf("%d, want 403", code)
+			}
+		})
 	}
 }
 
 func TestTokenHookPassesThroughAndFailsSafely(t *testing.T) {
-	hs := newHarness(t)
-	id, s, _ := hs.user(orytest.Identity{}, orytest.Session{})
-	// Code exchange: the consent's claims stand (204, nothing asked).
-	code, _ := hs.hook(orytest.TokenHook{Subject: id, ClientID: "tutor-web", GrantTypes: []string{"authorization_code"}, GrantedScopes: []string{"openid"}}.JSON(), hookSecret)
-	if code != http.StatusNoContent {
-		t.Fatalf("authorization_code: %d", code)
-	}
-	// client_credentials: the client is the subject.
-	code, _ = hs.hook(orytest.TokenHook{Subject: "integrator-example", ClientID: "integrator-example", GrantTypes: []string{"client_credentials"}}.JSON(), hookSecret)
-	if code != http.StatusNoContent {
-		t.Fatalf("client_credentials: %d", code)
-	}
-	if code, _ := hs.hook(refresh(id, "tutor-web", nil, nil), "wrong"); code != http.StatusUnauthorized {
-		t.Fatalf("wrong secret: %d", code)
-	}
-	if code, _ := hs.hook([]byte("{not json"), hookSecret); code != http.StatusBadRequest {
-		t.Fatalf("bad body: %d", code)
-	}
-	hs.kratos.FailOn("", http.StatusInternalServerError)
-	if code, _ := hs.hook(refresh(id, "tutor-web", nil, map[string]any{"session_id": s.ID}), hookSecret); code != http.StatusServiceUnavailable {
-		t.Fatalf("kratos down: %d", code)
-	}
-	hs.kratos.FailOn("", 0)
-	hs.hydra.Fail(http.StatusServiceUnavailable)
-	if code, _ := hs.hook(refresh(id, "tutor-web", nil, map[string]any{"session_id": s.ID}), hookSecret); code != http.StatusServiceUnavailable {
-		t.Fatalf("hydra down: %d", code)
+	for _, c := range []struct {
+		name   string
+		body   func(id, sessionID string) []byte
+		secret string
+		fail   func(hs *harness)
+		want   int
+	}{
+		// Code exchange: the consent's claims stand (204, nothing asked).
+		{"authorization_code", func(id, _ string) []byte {
+			return orytest.TokenHook{Subject: id, ClientID: "tutor-web", GrantTypes: []string{"authorization_code"}, GrantedScopes: []string{"openid"}}.JSON()
+		}, hookSecret, nil, http.StatusNoContent},
+		// client_credentials: the client is the subject.
+		{"client_credentials", func(string, string) []byte {
+			return orytest.TokenHook{Subject: "integrator-example", ClientID: "integrator-example", GrantTypes: []string{"client_credentials"}}.JSON()
+		}, hookSecret, nil, http.StatusNoContent},
+		{"wrong secret", func(id, _ string) []byte { return refresh(id, "tutor-web", nil, nil) }, "wrong", nil, http.StatusUnauthorized},
+		{"bad body", func(string, string) []byte { return []byte("{not json") }, hookSecret, nil, http.StatusBadRequest},
+		{"kratos down", func(id, sid string) []byte { return refresh(id, "tutor-web", nil, map[string]any{"session_id": sid}) }, hookSecret,
+			func(hs *harness) { hs.kratos.FailOn("", http.StatusInternalServerError) }, http.StatusServiceUnavailable},
+		{"hydra down", func(id, sid string) []byte { return refresh(id, "tutor-web", nil, map[string]any{"session_id": sid}) }, hookSecret,
+			func(hs *harness) { hs.hydra.Fail(http.StatusServiceUnavailable) }, http.StatusServiceUnavailable},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			hs := newHarness(t)
+			id, s, _ := hs.user(orytest.Identity{}, orytest.Session{})
+			if c.fail != nil {
+				c.fail(hs)
+			}
+			if code, _ := hs.hook(c.body(id, s.ID), c.secret); code != c.want {
+				t.Fatalf("%d, want %d", code, c.want)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -23,10 +24,6 @@ func TestLoginWithSessionAcceptsAndCarriesTheKratosSession(t *testing.T) {
 	if !ok || acc.Subject != id || acc.IdentityProviderSessionID != s.ID || !acc.Remember || acc.AMR[0] != "password" {
 		t.Fatalf("accepted %+v", acc)
 	}
-	// remember_for never outlives the Kratos session.
-	if left := time.Until(s.ExpiresAt); acc.RememberFor <= 0 || time.Duration(acc.RememberFor)*time.Second > left {
-		t.Fatalf("remember_for %d, session left %v", acc.RememberFor, left)
-	}
 	var lc hydra.LoginContext
 	if err := json.Unmarshal(acc.Context, &lc); err != nil || lc.KratosSessionID != s.ID {
 		t.Fatalf("context %s %v", acc.Context, err)
@@ -34,58 +31,142 @@ func TestLoginWithSessionAcceptsAndCarriesTheKratosSession(t *testing.T) {
 }
 
 func TestLoginWithoutSession(t *testing.T) {
-	hs := newHarness(t)
-	ch := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web"})
-	to := location(t, hs.get("/login?login_challenge="+ch, ""))
-	if to.Host != "login.test" || to.Query().Get("refresh") != "" {
-		t.Fatalf("redirect %s", to)
-	}
-	back := mustURL(to.Query().Get("return_to"))
-	if back.Host != "consent.test" || back.Path != "/login" || back.Query().Get("login_challenge") != ch || back.Query().Has("reauth") {
-		t.Fatalf("return_to %s", back)
-	}
+	t.Run("sent to the hosted login", func(t *testing.T) {
+		hs := newHarness(t)
+		ch := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web"})
+		to := location(t, hs.get("/login?login_challenge="+ch, ""))
+		if to.Host != "login.test" || to.Query().Get("refresh") != "" {
+			t.Fatalf("redirect %s", to)
+		}
+		back := mustURL(to.Query().Get("return_to"))
+		if back.Host != "consent.test" || back.Path != "/login" || back.Query().Get("login_challenge") != ch || back.Query().Has("reauth") {
+			t.Fatalf("return_to %s", back)
+		}
+		if _, decided := hs.hydra.LoginAccepted(ch); decided {
+			t.Fatal("accepted without a session")
+		}
+	})
+	t.Run("prompt=none", func(t *testing.T) {
+		hs := newHarness(t)
+		none := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web", Query: url.Values{"prompt": {"none"}}})
+		if got := location(t, hs.get("/login?login_challenge="+none, "")).String(); got != hs.hydra.RejectedURL(none) {
+			t.Fatalf("prompt=none redirect %s", got)
+		}
+		if rej, _ := hs.hydra.LoginRejected(none); rej.Error != "login_required" {
+			t.Fatalf("prompt=none rejection %+v", rej)
+		}
+	})
+}
 
-	none := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web", Query: url.Values{"prompt": {"none"}}})
-	if got := location(t, hs.get("/login?login_challenge="+none, "")).String(); got != hs.hydra.RejectedURL(none) {
-		t.Fatalf("prompt=none redirect %s", got)
-	}
-	if rej, _ := hs.hydra.LoginRejected(none); rej.Error != "login_required" {
-		t.Fatalf("prompt=none rejection %+v", rej)
-	}
+// Hydra's skip (it remembers the user) counts only while a Kratos session
+// of the same subject lives.
+func TestLoginSkip(t *testing.T) {
+	t.Run("same subject, live session", func(t *testing.T) {
+		hs := newHarness(t)
+		id, s, cookie := hs.user(orytest.Identity{}, orytest.Session{})
+		ch := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web", Skip: true, Subject: id})
+		if got := location(t, hs.get("/login?login_challenge="+ch, cookie)).String(); got != hs.hydra.LoginVerifierURL(ch) {
+			t.Fatalf("%s", got)
+		}
+		if acc, _ := hs.hydra.LoginAccepted(ch); acc.Subject != id || acc.IdentityProviderSessionID != s.ID {
+			t.Fatalf("%+v", acc)
+		}
+	})
+	t.Run("signed out of Kratos since", func(t *testing.T) {
+		hs := newHarness(t)
+		id, s, cookie := hs.user(orytest.Identity{}, orytest.Session{})
+		hs.kratos.Revoke(s.ID)
+		ch := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web", Skip: true, Subject: id})
+		if to := location(t, hs.get("/login?login_challenge="+ch, cookie)); to.Host != "login.test" {
+			t.Fatalf("%s", to)
+		}
+	})
+	t.Run("another subject signed in here since", func(t *testing.T) {
+		hs := newHarness(t)
+		_, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
+		ch := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web", Skip: true, Subject: orytest.NewID()})
+		if to := location(t, hs.get("/login?login_challenge="+ch, cookie)); to.Host != "login.test" {
+			t.Fatalf("%s", to)
+		}
+	})
+	t.Run("remembered for at most the session's life", func(t *testing.T) {
+		hs := newHarness(t)
+		_, s, cookie := hs.user(orytest.Identity{}, orytest.Session{ExpiresAt: time.Now().Add(time.Hour)})
+		ch := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web"})
+		location(t, hs.get("/login?login_challenge="+ch, cookie))
+		acc, _ := hs.hydra.LoginAccepted(ch)
+		if left := time.Until(s.ExpiresAt); !acc.Remember || acc.RememberFor <= 0 || time.Duration(acc.RememberFor)*time.Second > left {
+			t.Fatalf("remember %v for %ds, session left %v", acc.Remember, acc.RememberFor, left)
+		}
+	})
 }
 
 func TestLoginRefusals(t *testing.T) {
-	hs := newHarness(t)
-	_, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
-	inactiveID, _, inactiveCookie := hs.user(orytest.Identity{Email: "x@example.org"}, orytest.Session{})
-	hs.kratos.SetInactive(inactiveID, true)
-
-	// An inactive identity's session is not live for Kratos' whoami:
-	// the browser is sent to sign in.
-	ch := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web"})
-	if to := location(t, hs.get("/login?login_challenge="+ch, inactiveCookie)); to.Host != "login.test" {
-		t.Fatalf("inactive: %s", to)
+	t.Run("inactive identity: no live session, sign in", func(t *testing.T) {
+		hs := newHarness(t)
+		id, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
+		hs.kratos.SetInactive(id, true)
+		ch := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web"})
+		if to := location(t, hs.get("/login?login_challenge="+ch, cookie)); to.Host != "login.test" {
+			t.Fatalf("%s", to)
+		}
+	})
+	t.Run("identity gone after whoami: access_denied", func(t *testing.T) {
+		hs := newHarness(t)
+		_, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
+		hs.kratos.FailOn("GET /admin/identities/", http.StatusNotFound)
+		ch := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web"})
+		if got := location(t, hs.get("/login?login_challenge="+ch, cookie)).String(); got != hs.hydra.RejectedURL(ch) {
+			t.Fatalf("%s", got)
+		}
+		if rej, _ := hs.hydra.LoginRejected(ch); rej.Error != "access_denied" {
+			t.Fatalf("%+v", rej)
+		}
+	})
+	for _, c := range []struct{ name, target string }{
+		{"missing challenge", "/login"},
+		{"unknown challenge", "/login?login_challenge=nope"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			hs := newHarness(t)
+			_, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
+			if rec := hs.get(c.target, cookie); rec.Code != http.StatusBadRequest || !strings.Contains(body(rec), "Go back to the app") {
+				t.Fatalf("%d %s", rec.Code, body(rec))
+			}
+		})
 	}
-	// Hydra remembers another subject: sign in again.
-	other := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web", Skip: true, Subject: orytest.NewID()})
-	if to := location(t, hs.get("/login?login_challenge="+other, cookie)); to.Host != "login.test" {
-		t.Fatalf("other subject: %s", to)
-	}
-	// Missing, unknown and used challenges are pages, not 500s.
-	if rec := hs.get("/login", cookie); rec.Code != http.StatusBadRequest {
-		t.Fatalf("missing: %d", rec.Code)
-	}
-	if rec := hs.get("/login?login_challenge=nope", cookie); rec.Code != http.StatusBadRequest || !strings.Contains(body(rec), "expired") {
-		t.Fatalf("unknown: %d", rec.Code)
-	}
-	hs.hydra.Fail(http.StatusServiceUnavailable)
-	if rec := hs.get("/login?login_challenge="+ch, cookie); rec.Code != http.StatusServiceUnavailable {
-		t.Fatalf("hydra down: %d", rec.Code)
-	}
-	hs.hydra.Fail(0)
-	hs.kratos.FailOn("", http.StatusInternalServerError)
-	if rec := hs.get("/login?login_challenge="+ch, cookie); rec.Code != http.StatusServiceUnavailable {
-		t.Fatalf("kratos down: %d", rec.Code)
+	t.Run("used challenge", func(t *testing.T) {
+		hs := newHarness(t)
+		_, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
+		ch := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web"})
+		location(t, hs.get("/login?login_challenge="+ch, cookie))
+		if rec := hs.get("/login?login_challenge="+ch, cookie); rec.Code != http.StatusBadRequest || !strings.Contains(body(rec), "expired or was already used") {
+			t.Fatalf("%d %s", rec.Code, body(rec))
+		}
+	})
+	t.Run("hydra down", func(t *testing.T) {
+		hs := newHarness(t)
+		hs.hydra.Fail(http.StatusServiceUnavailable)
+		if rec := hs.get("/login?login_challenge=x", ""); rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("%d", rec.Code)
+		}
+	})
+	for _, c := range []struct{ name, prefix string }{
+		{"kratos whoami down", "GET /sessions/whoami"},
+		{"kratos admin down", "GET /admin/identities/"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			hs := newHarness(t)
+			_, _, cookie := hs.user(orytest.Identity{}, orytest.Session{})
+			ch := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web"})
+			hs.kratos.FailOn(c.prefix, http.StatusInternalServerError)
+			if rec := hs.get("/login?login_challenge="+ch, cookie); rec.Code != http.StatusServiceUnavailable {
+				t.Fatalf("%d", rec.Code)
+			}
+			if _, rejected := hs.hydra.LoginRejected(ch); rejected {
+				t.Fatal("an outage must not end the login")
+			}
+		})
 	}
 }
 
@@ -108,36 +189,49 @@ func reauthReturn(t *testing.T, rec interface{ Header() http.Header }, code int)
 }
 
 func TestMaxAge(t *testing.T) {
-	hs := newHarness(t)
-	id, _, cookie := hs.user(orytest.Identity{}, orytest.Session{AuthenticatedAt: time.Now().Add(-10 * time.Minute)})
-
-	// Authenticated within max_age: accepted at once.
-	ok := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web", Query: url.Values{"max_age": {"3600"}}})
-	if got := location(t, hs.get("/login?login_challenge="+ok, cookie)).String(); got != hs.hydra.LoginVerifierURL(ok) {
-		t.Fatalf("fresh enough: %s", got)
+	staleUser := func(hs *harness) (string, string) {
+		id, _, cookie := hs.user(orytest.Identity{}, orytest.Session{AuthenticatedAt: time.Now().Add(-10 * time.Minute)})
+		return id, cookie
 	}
-
+	t.Run("authenticated within max_age", func(t *testing.T) {
+		hs := newHarness(t)
+		_, cookie := staleUser(hs)
+		ch := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web", Query: url.Values{"max_age": {"3600"}}})
+		if got := location(t, hs.get("/login?login_challenge="+ch, cookie)).String(); got != hs.hydra.LoginVerifierURL(ch) {
+			t.Fatalf("fresh enough: %s", got)
+		}
+	})
 	// Older than max_age: re-authenticate, even though Hydra would skip.
 	for _, skip := range []bool{false, true} {
-		ch := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web", Skip: skip, Subject: map[bool]string{true: id}[skip], Query: url.Values{"max_age": {"300"}}})
-		rec := hs.get("/login?login_challenge="+ch, cookie)
-		back := reauthReturn(t, rec, rec.Code)
-		if _, accepted := hs.hydra.LoginAccepted(ch); accepted {
-			t.Fatal("accepted a stale authentication")
+		t.Run(fmt.Sprintf("older than max_age, skip %v", skip), func(t *testing.T) {
+			hs := newHarness(t)
+			id, cookie := staleUser(hs)
+			lr := orytest.LoginRequest{ClientID: "tutor-web", Query: url.Values{"max_age": {"300"}}}
+			if skip {
+				lr.Skip, lr.Subject = true, id
+			}
+			ch := hs.hydra.AddLogin(lr)
+			rec := hs.get("/login?login_challenge="+ch, cookie)
+			back := reauthReturn(t, rec, rec.Code)
+			if _, accepted := hs.hydra.LoginAccepted(ch); accepted {
+				t.Fatal("accepted a stale authentication")
+			}
+			// Coming back without having re-authenticated: asked again.
+			rec = hs.get(back.RequestURI(), cookie)
+			reauthReturn(t, rec, rec.Code)
+		})
+	}
+	t.Run("prompt=none cannot re-authenticate", func(t *testing.T) {
+		hs := newHarness(t)
+		_, cookie := staleUser(hs)
+		none := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web", Query: url.Values{"max_age": {"300"}, "prompt": {"none"}}})
+		if got := location(t, hs.get("/login?login_challenge="+none, cookie)).String(); got != hs.hydra.RejectedURL(none) {
+			t.Fatalf("prompt=none: %s", got)
 		}
-		// Coming back without having re-authenticated: asked again.
-		rec = hs.get(back.RequestURI(), cookie)
-		reauthReturn(t, rec, rec.Code)
-	}
-
-	// prompt=none cannot re-authenticate: login_required.
-	none := hs.hydra.AddLogin(orytest.LoginRequest{ClientID: "tutor-web", Query: url.Values{"max_age": {"300"}, "prompt": {"none"}}})
-	if got := location(t, hs.get("/login?login_challenge="+none, cookie)).String(); got != hs.hydra.RejectedURL(none) {
-		t.Fatalf("prompt=none: %s", got)
-	}
-	if rej, _ := hs.hydra.LoginRejected(none); rej.Error != "login_required" {
-		t.Fatalf("%+v", rej)
-	}
+		if rej, _ := hs.hydra.LoginRejected(none); rej.Error != "login_required" {
+			t.Fatalf("%+v", rej)
+		}
+	})
 }
 
 func TestMaxAgeZeroDoesNotLoop(t *testing.T) {
@@ -149,8 +243,8 @@ func TestMaxAgeZeroDoesNotLoop(t *testing.T) {
 	back := reauthReturn(t, rec, rec.Code)
 
 	// The user signs in again at the hosted login (Kratos refresh: a new
-	// authenticated_at a moment later, which max_age=0 alone never accepts).
-	time.Sleep(10 * time.Millisecond)
+	// authenticated_at after the consent app sent it, which max_age=0 alone
+	// never accepts).
 	fresh := hs.kratos.PutSession(orytest.Session{IdentityID: id, AuthenticatedAt: time.Now().Add(-time.Second)})
 	if got := location(t, hs.get(back.RequestURI(), fresh.Cookie())).String(); got != hs.hydra.LoginVerifierURL(ch) {
 		t.Fatalf("after re-authenticating: %s", got)

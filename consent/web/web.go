@@ -6,7 +6,6 @@ package web
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
@@ -105,7 +104,9 @@ func New(opts Options) (*Handler, error) {
 func (h *Handler) Mount(r chi.Router) {
 	r.Get("/login", h.login)
 	r.Get("/consent", h.consentPage)
-	r.Post("/consent", h.consentDecision)
+	// The two forms are same-origin only (http.CrossOriginProtection:
+	// Sec-Fetch-Site, else Origin against Host and the public origin).
+	r.Method(http.MethodPost, "/consent", h.sameOrg.Handler(http.HandlerFunc(h.consentDecision)))
 	r.Get("/logout", h.logout)
 	r.Method(http.MethodPost, "/logout", h.sameOrg.Handler(http.HandlerFunc(h.logoutDecision)))
 	r.Get("/error", h.oauthError)
@@ -132,8 +133,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	// closing a browser that was not to be remembered signs out of OAuth2 too.
 	s, err := h.opts.Kratos.Whoami(ctx, r.Header.Get("Cookie"), "")
 	if err != nil && !errors.Is(err, kratos.ErrNoSession) {
-		h.opts.Logger.Error("whoami", "error", err)
-		h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Please try again in a minute.")
+		h.kratosFailed(w, err)
 		return
 	}
 	if s != nil && lr.Skip && s.IdentityID != lr.Subject {
@@ -247,7 +247,11 @@ func (h *Handler) checkReauthMarker(challenge, marker string, now time.Time) (ti
 func (h *Handler) acceptLogin(w http.ResponseWriter, r *http.Request, lr *hydra.LoginRequest, s *kratos.Session) {
 	ctx := r.Context()
 	u, err := h.identity(ctx, s.IdentityID)
-	if err != nil || !u.Active {
+	if err != nil && !errors.Is(err, kratos.ErrNotFound) {
+		h.kratosFailed(w, err)
+		return
+	}
+	if err != nil || !u.Active { // deleted or deactivated since it signed in
 		to, rerr := h.opts.Hydra.RejectLogin(ctx, lr.Challenge, "access_denied", "This account is not active.")
 		if rerr != nil {
 			h.hydraFailed(w, rerr)
@@ -277,15 +281,11 @@ type consentView struct {
 	ClientName string
 	Scopes     []scopeLine
 	Challenge  string
-	CSRF       string
-	Error      string
 }
 
 // scopeLine is one requested scope and what granting it reveals
 // (consent.Scopes, the same table the claims are cut by).
 type scopeLine struct{ Name, Text string }
-
-const csrfCookie = "lp_consent_csrf"
 
 // consentPage grants first-party clients at once and asks about the others.
 func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
@@ -306,17 +306,16 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
 		h.grant(w, r, cr, true)
 		return
 	}
-	csrf := randomToken()
-	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: csrf, Path: "/consent", HttpOnly: true,
-		Secure: h.opts.PublicURL.Scheme == "https", SameSite: http.SameSiteStrictMode, MaxAge: 1800})
-	v := consentView{ClientName: cr.ClientName, Challenge: challenge, CSRF: csrf}
+	v := consentView{ClientName: cr.ClientName, Challenge: challenge}
 	for _, s := range cr.RequestedScopes {
 		v.Scopes = append(v.Scopes, scopeLine{s, consent.Reveals(s)})
 	}
 	h.render(w, http.StatusOK, "consent.html", v)
 }
 
-// consentDecision records Allow or Deny. Deny sends the client access_denied.
+// consentDecision records Allow or Deny; Deny sends the client
+// access_denied. The form is same-origin only (http.CrossOriginProtection)
+// and names the challenge, which another site never learns.
 func (h *Handler) consentDecision(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
@@ -324,18 +323,16 @@ func (h *Handler) consentDecision(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusBadRequest, "The form could not be read.")
 		return
 	}
-	c, err := r.Cookie(csrfCookie)
-	if err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostForm.Get("csrf"))) != 1 {
-		h.fail(w, http.StatusForbidden, "The form was sent from a page that is no longer valid. Go back to the app and try again.")
+	challenge := r.PostForm.Get("consent_challenge")
+	if challenge == "" {
+		h.fail(w, http.StatusBadRequest, "The consent request is missing. Go back to the app and try again.")
 		return
 	}
-	challenge := r.PostForm.Get("consent_challenge")
 	cr, err := h.opts.Hydra.Consent(ctx, challenge)
 	if err != nil {
 		h.hydraFailed(w, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Path: "/consent", MaxAge: -1})
 	switch r.PostForm.Get("decision") {
 	case "allow":
 		h.grant(w, r, cr, r.PostForm.Get("remember") == "true")
@@ -357,7 +354,11 @@ func (h *Handler) consentDecision(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) grant(w http.ResponseWriter, r *http.Request, cr *hydra.ConsentRequest, remember bool) {
 	ctx := r.Context()
 	u, err := h.identity(ctx, cr.Subject)
-	if err != nil || !u.Active {
+	if err != nil && !errors.Is(err, kratos.ErrNotFound) {
+		h.kratosFailed(w, err)
+		return
+	}
+	if err != nil || !u.Active { // deleted or deactivated since it signed in
 		to, rerr := h.opts.Hydra.RejectConsent(ctx, cr.Challenge, "This account is not active.")
 		if rerr != nil {
 			h.hydraFailed(w, rerr)
@@ -581,6 +582,13 @@ func (h *Handler) hydraFailed(w http.ResponseWriter, err error) {
 	}
 }
 
+// kratosFailed answers a request Kratos could not serve: the user can try
+// again, nothing was decided.
+func (h *Handler) kratosFailed(w http.ResponseWriter, err error) {
+	h.opts.Logger.Error("kratos", "error", err)
+	h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable right now. Please try again in a minute.")
+}
+
 func (h *Handler) fail(w http.ResponseWriter, status int, msg string) {
 	h.render(w, status, "error.html", map[string]string{"Message": msg})
 }
@@ -601,12 +609,6 @@ func (h *Handler) self(path string, q url.Values) string {
 	u.Path = path
 	u.RawQuery = q.Encode()
 	return u.String()
-}
-
-func randomToken() string {
-	var b [24]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
