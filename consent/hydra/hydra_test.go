@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/learnplatform/platform/consent"
@@ -171,5 +172,92 @@ func TestApplyClient(t *testing.T) {
 	got, _ := f.ClientByID("new")
 	if got.Name != "Renamed" || !got.FirstParty || !got.Public || !slices.Equal(got.Scopes, []string{"openid", "role"}) {
 		t.Fatalf("%+v", got)
+	}
+}
+
+func TestRejections(t *testing.T) {
+	ctx := context.Background()
+	t.Run("login", func(t *testing.T) {
+		f, a := setup(t)
+		ch := f.AddLogin(orytest.LoginRequest{ClientID: "web"})
+		to, err := a.RejectLogin(ctx, ch, "login_required", "not signed in")
+		if err != nil || to != f.RejectedURL(ch) {
+			t.Fatalf("%q %v", to, err)
+		}
+		if rej, _ := f.LoginRejected(ch); rej.Error != "login_required" || rej.Description != "not signed in" {
+			t.Fatalf("%+v", rej)
+		}
+		if _, err := a.Login(ctx, ch); !errors.Is(err, hydra.ErrGone) {
+			t.Fatalf("handled login: %v", err)
+		}
+	})
+	t.Run("consent", func(t *testing.T) {
+		f, a := setup(t)
+		ch := f.AddConsent(orytest.ConsentRequest{ClientID: "buddy", Subject: "u1"})
+		to, err := a.RejectConsent(ctx, ch, "denied")
+		if err != nil || to != f.RejectedURL(ch) {
+			t.Fatalf("%q %v", to, err)
+		}
+		if rej, _ := f.ConsentRejected(ch); rej.Error != "access_denied" || rej.Description != "denied" {
+			t.Fatalf("%+v", rej)
+		}
+		if _, err := a.RejectConsent(ctx, ch, "again"); !errors.Is(err, hydra.ErrGone) {
+			t.Fatalf("twice: %v", err)
+		}
+	})
+}
+
+func TestAcceptLogout(t *testing.T) {
+	f, a := setup(t)
+	ctx := context.Background()
+	ch := f.AddLogout(orytest.LogoutRequest{Subject: "u1", SID: "sid1"})
+	if to, err := a.AcceptLogout(ctx, ch); err != nil || to != f.LogoutVerifierURL(ch) || f.LogoutOutcome(ch) != "accepted" {
+		t.Fatalf("%q %v %q", to, err, f.LogoutOutcome(ch))
+	}
+	if _, err := a.AcceptLogout(ctx, ch); !errors.Is(err, hydra.ErrGone) {
+		t.Fatalf("twice: %v", err)
+	}
+}
+
+// Unknown or used challenges are ErrGone (the page says "expired"), an
+// unreachable or failing Hydra ErrUnavailable: never an unclassified error.
+func TestChallengeErrors(t *testing.T) {
+	ctx := context.Background()
+	calls := map[string]func(a *hydra.Admin) error{
+		"login": func(a *hydra.Admin) error { _, err := a.Login(ctx, "nope"); return err },
+		"accept login": func(a *hydra.Admin) error {
+			_, err := a.AcceptLogin(ctx, "nope", hydra.LoginAcceptance{Subject: "u"})
+			return err
+		},
+		"consent": func(a *hydra.Admin) error { _, err := a.Consent(ctx, "nope"); return err },
+		"accept consent": func(a *hydra.Admin) error {
+			_, err := a.AcceptConsent(ctx, &hydra.ConsentRequest{Challenge: "nope"}, nil, nil, nil, false, 0)
+			return err
+		},
+		"logout": func(a *hydra.Admin) error { _, err := a.Logout(ctx, "nope"); return err },
+	}
+	for name, call := range calls {
+		t.Run(name+" unknown", func(t *testing.T) {
+			_, a := setup(t)
+			if err := call(a); !errors.Is(err, hydra.ErrGone) {
+				t.Fatalf("%v", err)
+			}
+		})
+		t.Run(name+" hydra failing", func(t *testing.T) {
+			f, a := setup(t)
+			f.Fail(http.StatusInternalServerError)
+			if err := call(a); !errors.Is(err, hydra.ErrUnavailable) {
+				t.Fatalf("%v", err)
+			}
+		})
+	}
+}
+
+func TestApplyClientErrors(t *testing.T) {
+	f, a := setup(t)
+	f.Fail(http.StatusServiceUnavailable)
+	_, err := a.ApplyClient(context.Background(), consent.Client{ID: "new", GrantTypes: []string{"client_credentials"}})
+	if !errors.Is(err, hydra.ErrUnavailable) || !strings.Contains(err.Error(), "new") {
+		t.Fatalf("%v", err)
 	}
 }
