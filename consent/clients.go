@@ -3,12 +3,9 @@ package consent
 import (
 	"fmt"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
-
-	"github.com/learnplatform/platform/kit/config"
 )
 
 // Client is one OAuth2 client as operators declare it in clients.yaml.
@@ -35,59 +32,27 @@ type Client struct {
 	Secret string `yaml:"-"`
 }
 
-// ClientsFile is clients.yaml.
-type ClientsFile struct {
-	Clients []Client `yaml:"clients"`
+// SpecError is a problem with one field of a client spec.
+type SpecError struct {
+	Field   string // as clients.yaml names it, e.g. redirect_uris[0]
+	Problem string
 }
+
+func (e *SpecError) Error() string { return e.Field + ": " + e.Problem }
 
 var (
 	clientIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,63}$`)
 	scopeRE    = regexp.MustCompile(`^[\x21\x23-\x5b\x5d-\x7e]+$`) // RFC 6749 scope-token
 	knownGrant = []string{"authorization_code", "refresh_token", "client_credentials"}
-	varRE      = regexp.MustCompile(`\$\{([A-Z0-9_]+)\}`)
 )
 
-// LoadClients reads clients.yaml. ${NAME} in it is replaced from the
-// environment (deployments differ in their URLs); an unset variable, a
-// malformed entry or a missing secret is an error naming file and key.
-func LoadClients(path string, lookupEnv func(string) (string, bool)) ([]Client, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, &config.Error{File: path, Problem: "cannot read: " + err.Error()}
+// Validate checks the spec (the secret itself is the loader's to read and
+// check) and fills in the response type the authorization_code grant
+// implies (code) when none is given. Its error is a *SpecError.
+func (c *Client) Validate() error {
+	p := func(field, format string, args ...any) error {
+		return &SpecError{Field: field, Problem: fmt.Sprintf(format, args...)}
 	}
-	var missing []string
-	expanded := varRE.ReplaceAllStringFunc(string(raw), func(m string) string {
-		name := varRE.FindStringSubmatch(m)[1]
-		v, ok := lookupEnv(name)
-		if !ok {
-			missing = append(missing, name)
-		}
-		return v
-	})
-	if len(missing) > 0 {
-		return nil, &config.Error{File: path, Problem: "environment variable(s) not set: " + strings.Join(missing, ", ")}
-	}
-	var f ClientsFile
-	if err := config.LoadBytes(path, []byte(expanded), &f, func(string) (string, bool) { return "", false }); err != nil {
-		return nil, err
-	}
-	seen := map[string]bool{}
-	for i := range f.Clients {
-		c := &f.Clients[i]
-		key := fmt.Sprintf("clients[%d]", i)
-		if err := c.validate(key, lookupEnv); err != nil {
-			return nil, &config.Error{File: path, Key: err.(*config.Error).Key, Problem: err.(*config.Error).Problem}
-		}
-		if seen[c.ID] {
-			return nil, &config.Error{File: path, Key: key + ".id", Problem: fmt.Sprintf("client %q is declared twice", c.ID)}
-		}
-		seen[c.ID] = true
-	}
-	return f.Clients, nil
-}
-
-func (c *Client) validate(key string, lookupEnv func(string) (string, bool)) error {
-	p := func(field, format string, args ...any) error { return config.Problem(key+"."+field, format, args...) }
 	if !clientIDRE.MatchString(c.ID) {
 		return p("id", "must be 2-64 characters of a-z, 0-9, '.', '_' or '-', got %q", c.ID)
 	}
@@ -111,18 +76,8 @@ func (c *Client) validate(key string, lookupEnv func(string) (string, bool)) err
 		if slices.Contains(c.GrantTypes, "client_credentials") {
 			return p("grant_types", "a public client cannot use client_credentials")
 		}
-	} else {
-		if c.SecretEnv == "" {
-			return p("secret_env", "a confidential client needs the name of the variable holding its secret")
-		}
-		s, ok := lookupEnv(c.SecretEnv)
-		if !ok || s == "" {
-			return p("secret_env", "environment variable %s must hold a secret of at least %d characters", c.SecretEnv, config.MinSecretLength)
-		}
-		if err := config.CheckSecret(c.SecretEnv, s); err != nil {
-			return p("secret_env", "%v", err)
-		}
-		c.Secret = s
+	} else if c.SecretEnv == "" {
+		return p("secret_env", "a confidential client needs the name of the variable holding its secret")
 	}
 	if slices.Contains(c.GrantTypes, "authorization_code") {
 		if len(c.RedirectURIs) == 0 {
@@ -132,10 +87,13 @@ func (c *Client) validate(key string, lookupEnv func(string) (string, bool)) err
 			c.ResponseTypes = []string{"code"}
 		}
 	}
-	for field, list := range map[string][]string{"redirect_uris": c.RedirectURIs, "post_logout_redirect_uris": c.PostLogoutRedirectURIs} {
-		for i, u := range list {
+	for _, list := range []struct {
+		field string
+		uris  []string
+	}{{"redirect_uris", c.RedirectURIs}, {"post_logout_redirect_uris", c.PostLogoutRedirectURIs}} {
+		for i, u := range list.uris {
 			if pu, err := url.Parse(u); err != nil || pu.Scheme == "" || pu.Host == "" || pu.Fragment != "" {
-				return p(fmt.Sprintf("%s[%d]", field, i), "%q is not an absolute URL without fragment", u)
+				return p(fmt.Sprintf("%s[%d]", list.field, i), "%q is not an absolute URL without fragment", u)
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/learnplatform/platform/consent"
+	"github.com/learnplatform/platform/consent/config"
 	"github.com/learnplatform/platform/consent/hydra"
 	"github.com/learnplatform/platform/consent/web"
 	"github.com/learnplatform/platform/kit/kratos"
@@ -19,12 +20,12 @@ import (
 )
 
 func main() {
-	cfg := consent.DefaultConfig()
+	cfg := config.Default()
 	path := server.LoadConfig("consent", os.Args[1:], &cfg)
 	var clients []consent.Client
 	if p := cfg.ClientsPath(path); p != "" {
 		var err error
-		if clients, err = consent.LoadClients(p, os.LookupEnv); err != nil {
+		if clients, err = config.LoadClients(p, os.LookupEnv); err != nil {
 			server.ExitOnConfigError("consent", err)
 		}
 	}
@@ -39,7 +40,7 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, cfg consent.Config, clients []consent.Client, logger *slog.Logger) error {
+func run(ctx context.Context, cfg config.Config, clients []consent.Client, logger *slog.Logger) error {
 	tr, err := tracing.Start(ctx, "consent", cfg.Tracing, logger)
 	if err != nil {
 		return err

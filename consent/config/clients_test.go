@@ -1,4 +1,4 @@
-package consent
+package config
 
 import (
 	"os"
@@ -17,7 +17,7 @@ var goodEnv = env(map[string]string{
 })
 
 func TestCommittedClientsLoad(t *testing.T) {
-	clients, err := LoadClients("../ory-config/clients.yaml", goodEnv)
+	clients, err := LoadClients("../../ory-config/clients.yaml", goodEnv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,15 +1,17 @@
-// Package consent is Hydra's login, consent and logout provider: it turns a
-// Kratos session into OAuth2 tokens carrying the platform's claims. This root
-// package holds the domain (claims, client specs) and configuration; hydra/
-// and kratos/ talk to those services, web/ serves the pages and hooks, and
-// cmd/consent wires them.
-package consent
+// Package config is the consent app's configuration file (consent.yml) and
+// the OAuth2 clients file it names (clients.yaml, read into consent.Client
+// specs): where it listens, the infrastructure it talks to (Kratos, Hydra,
+// tracing) and the secrets it takes from the environment. It names the
+// infrastructure, so it lives here and not in the domain package;
+// cmd/consent loads it and wires the app from it, and the deployment checks
+// in e2e load the shipped files with it.
+package config
 
 import (
 	"path/filepath"
 	"time"
 
-	"github.com/learnplatform/platform/kit/config"
+	kitconfig "github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/kit/tracing"
 )
 
@@ -25,9 +27,9 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// PublicURL is where browsers reach the consent app (Hydra's
 	// urls.login, urls.consent and urls.logout point below it).
-	PublicURL config.URL `yaml:"public_url" required:"true"`
+	PublicURL kitconfig.URL `yaml:"public_url" required:"true"`
 	// LoginURL is the hosted login page that signs a browser in to Kratos.
-	LoginURL config.URL `yaml:"login_url" required:"true"`
+	LoginURL kitconfig.URL `yaml:"login_url" required:"true"`
 	// ClientsFile lists the OAuth2 clients applied to Hydra at start-up,
 	// relative to this file's directory unless absolute.
 	ClientsFile string `yaml:"clients_file"`
@@ -35,7 +37,7 @@ type Config struct {
 	// asked to be remembered.
 	RememberFor time.Duration `yaml:"remember_for"`
 	// TokenHookSecret authenticates Hydra's calls of the token hook;
-	// placeholders and weak values are refused (config.CheckSecret).
+	// placeholders and weak values are refused (kit/config.CheckSecret).
 	TokenHookSecret string `yaml:"token_hook_secret" env:"CONSENT_TOKEN_HOOK_SECRET" required:"true" secret:"true"`
 	// Kratos locates Kratos' APIs (sessions, identities).
 	Kratos Kratos `yaml:"kratos"`
@@ -48,24 +50,24 @@ type Config struct {
 
 // Kratos locates Kratos' public and admin APIs.
 type Kratos struct {
-	PublicURL config.URL `yaml:"public_url" required:"true"`
-	AdminURL  config.URL `yaml:"admin_url" required:"true"`
+	PublicURL kitconfig.URL `yaml:"public_url" required:"true"`
+	AdminURL  kitconfig.URL `yaml:"admin_url" required:"true"`
 }
 
 // Hydra locates Hydra's admin API.
 type Hydra struct {
-	AdminURL config.URL `yaml:"admin_url" required:"true"`
+	AdminURL kitconfig.URL `yaml:"admin_url" required:"true"`
 }
 
-// DefaultConfig holds the values a file may leave out.
-func DefaultConfig() Config {
+// Default holds the values a file may leave out.
+func Default() Config {
 	return Config{Listen: ":4456", LogLevel: "info", RememberFor: 30 * 24 * time.Hour}
 }
 
 // Validate checks what the field types cannot.
 func (c *Config) Validate() error {
 	if c.RememberFor < 0 {
-		return config.Problem("remember_for", "must not be negative")
+		return kitconfig.Problem("remember_for", "must not be negative")
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package consent
+package config
 
 import (
 	"os"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/learnplatform/platform/kit/config"
+	kitconfig "github.com/learnplatform/platform/kit/config"
 )
 
 // The token hook secret guards the hook that hands out claims: the
@@ -21,8 +21,8 @@ func TestTokenHookSecretPlaceholderRefused(t *testing.T) {
 		"7f3a9c21e4b5":                     "CONSENT_TOKEN_HOOK_SECRET is too short",
 		"7f3a9c21e4b5d6087f3a9c21e4b5d608": "",
 	} {
-		c := DefaultConfig()
-		err := config.LoadBytes("consent.yml", src, &c, env(map[string]string{"CONSENT_TOKEN_HOOK_SECRET": value}))
+		c := Default()
+		err := kitconfig.LoadBytes("consent.yml", src, &c, env(map[string]string{"CONSENT_TOKEN_HOOK_SECRET": value}))
 		if want == "" {
 			if err != nil {
 				t.Errorf("a random secret: %v", err)
