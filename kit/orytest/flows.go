@@ -279,8 +279,7 @@ func (k *Kratos) updateLoginFlow(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, k.loginFlowJSON(f))
 		return
 	}
-	s := &Session{ID: NewID(), IdentityID: who.ID, Token: "ory_st_" + randomToken()}
-	k.sessions[s.ID] = s
+	s := k.putSessionLocked(Session{IdentityID: who.ID})
 	delete(k.logins, f.id)
 	if browser {
 		http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: s.Token, Path: "/", HttpOnly: true})

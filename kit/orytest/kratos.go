@@ -248,6 +248,10 @@ func (k *Kratos) AddSession(identityID string) Session {
 func (k *Kratos) PutSession(s Session) Session {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	return *k.putSessionLocked(s)
+}
+
+func (k *Kratos) putSessionLocked(s Session) *Session {
 	if s.ID == "" {
 		s.ID = NewID()
 	}
@@ -263,9 +267,8 @@ func (k *Kratos) PutSession(s Session) Session {
 	if len(s.Methods) == 0 {
 		s.Methods = []string{"password"}
 	}
-	c := s
-	k.sessions[s.ID] = &c
-	return s
+	k.sessions[s.ID] = &s
+	return &s
 }
 
 // Active reports whether session id exists and is active.
