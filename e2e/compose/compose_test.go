@@ -24,8 +24,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/learnplatform/platform/consent"
-	"github.com/learnplatform/platform/identity"
+	consentconfig "github.com/learnplatform/platform/consent/config"
+	identityconfig "github.com/learnplatform/platform/identity/config"
 	"github.com/learnplatform/platform/kit/config"
 	tutorconfig "github.com/learnplatform/platform/tutor/config"
 )
@@ -163,7 +163,7 @@ func TestCheckProjectReports(t *testing.T) {
 func TestServiceConfigs(t *testing.T) {
 	p := loadProjectWith(t, generatedSecrets(t)...)
 	t.Run("identity", func(t *testing.T) {
-		cfg := identity.DefaultConfig()
+		cfg := identityconfig.Default()
 		file := loadConfig(t, p, "identity", &cfg)
 		checkAddresses(t, p, "identity", cfg.Listen, cfg.Kratos.PublicURL, cfg.Kratos.AdminURL)
 		// The policy file is named as the container sees it; load the host
@@ -180,7 +180,7 @@ func TestServiceConfigs(t *testing.T) {
 		checkIssuer(t, p, "identity", cfg.TokenIssuer)
 	})
 	t.Run("consent", func(t *testing.T) {
-		cfg := consent.DefaultConfig()
+		cfg := consentconfig.Default()
 		loadConfig(t, p, "consent", &cfg)
 		checkAddresses(t, p, "consent", cfg.Listen, cfg.Kratos.PublicURL, cfg.Kratos.AdminURL, cfg.Hydra.AdminURL)
 		checkPublished(t, p, "consent", cfg.PublicURL)

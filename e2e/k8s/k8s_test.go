@@ -27,9 +27,10 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
-	"github.com/learnplatform/platform/consent"
+	consentconfig "github.com/learnplatform/platform/consent/config"
 	"github.com/learnplatform/platform/e2e/internal/yamltree"
 	"github.com/learnplatform/platform/identity"
+	identityconfig "github.com/learnplatform/platform/identity/config"
 	"github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/stack"
 	tutorconfig "github.com/learnplatform/platform/tutor/config"
@@ -240,7 +241,7 @@ func TestConfigMapsLoadWithTheServicesTypes(t *testing.T) {
 		t.Fatalf("no config map %s", prefix)
 		return ""
 	}
-	ic := identity.DefaultConfig()
+	ic := identityconfig.Default()
 	if err := config.LoadBytes("identity.yml", []byte(get("identity-config", "identity.yml")), &ic, env); err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +249,7 @@ func TestConfigMapsLoadWithTheServicesTypes(t *testing.T) {
 	if err := config.LoadBytes("identity-policy.yml", []byte(get("identity-config", "identity-policy.yml")), &pol, env); err != nil {
 		t.Fatal(err)
 	}
-	cc := consent.DefaultConfig()
+	cc := consentconfig.Default()
 	if err := config.LoadBytes("consent.yml", []byte(get("consent-config", "consent.yml")), &cc, env); err != nil {
 		t.Fatal(err)
 	}
