@@ -1,7 +1,7 @@
 // Package migrations owns the platform's database schema: versioned SQL files
 // embedded in the binary and applied with goose in library mode, plus the
 // steps that run Kratos' and Hydra's own schema migrations. The launcher
-// (e2e/stack) and cmd/migrate call it; services never migrate on their own.
+// (stack) and cmd/migrate call it; services never migrate on their own.
 package migrations
 
 import (

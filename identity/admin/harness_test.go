@@ -13,7 +13,7 @@ import (
 	"github.com/learnplatform/platform/identity/hydra"
 	"github.com/learnplatform/platform/identity/internal/edge"
 	"github.com/learnplatform/platform/identity/internal/edgetest"
-	"github.com/learnplatform/platform/identity/internal/fakeory"
+	fakeory "github.com/learnplatform/platform/kit/orytest"
 	"github.com/learnplatform/platform/kit/server"
 	"github.com/learnplatform/platform/kit/token"
 )

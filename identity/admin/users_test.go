@@ -9,7 +9,7 @@ import (
 
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/identity/internal/edgetest"
-	"github.com/learnplatform/platform/identity/internal/fakeory"
+	fakeory "github.com/learnplatform/platform/kit/orytest"
 )
 
 func TestAdminDeactivatesUser(t *testing.T) {

@@ -17,8 +17,8 @@ import (
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/identity/internal/edge"
 	"github.com/learnplatform/platform/identity/internal/edgetest"
-	"github.com/learnplatform/platform/identity/internal/fakeory"
-	"github.com/learnplatform/platform/identity/kratos"
+	fakeory "github.com/learnplatform/platform/kit/orytest"
+	"github.com/learnplatform/platform/kit/kratos"
 	"github.com/learnplatform/platform/identity/pages"
 )
 

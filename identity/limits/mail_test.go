@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/learnplatform/platform/identity/kratos"
+	"github.com/learnplatform/platform/kit/kratos"
 )
 
 // Codes are limited per recipient (any case or spacing of the address)

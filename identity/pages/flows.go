@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"slices"
 
-	"github.com/learnplatform/platform/identity/kratos"
+	"github.com/learnplatform/platform/kit/kratos"
 )
 
 var titles = map[kratos.Kind]string{

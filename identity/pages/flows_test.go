@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/learnplatform/platform/identity/internal/fakeory"
+	fakeory "github.com/learnplatform/platform/kit/orytest"
 )
 
 // Without a flow id a page starts a browser flow at Kratos, passing on an

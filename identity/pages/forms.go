@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/learnplatform/platform/identity"
-	"github.com/learnplatform/platform/identity/kratos"
+	"github.com/learnplatform/platform/kit/kratos"
 )
 
 // form is one <form> of a flow page: Kratos puts every method of a flow in

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/learnplatform/platform/identity"
-	"github.com/learnplatform/platform/identity/kratos"
+	"github.com/learnplatform/platform/kit/kratos"
 )
 
 func node(group, name, typ string) kratos.Node {

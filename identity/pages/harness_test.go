@@ -11,7 +11,7 @@ import (
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/identity/hydra"
 	"github.com/learnplatform/platform/identity/internal/edgetest"
-	"github.com/learnplatform/platform/identity/internal/fakeory"
+	fakeory "github.com/learnplatform/platform/kit/orytest"
 )
 
 // rig is the hosted UI in front of fake Kratos (with its self-service

@@ -12,7 +12,7 @@ import (
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/identity/internal/edge"
 	"github.com/learnplatform/platform/identity/internal/edgetest"
-	"github.com/learnplatform/platform/identity/internal/fakeory"
+	fakeory "github.com/learnplatform/platform/kit/orytest"
 	"github.com/learnplatform/platform/identity/limits"
 	"github.com/learnplatform/platform/identity/pages"
 	"github.com/learnplatform/platform/kit/server"

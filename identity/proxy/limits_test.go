@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/learnplatform/platform/identity"
-	"github.com/learnplatform/platform/identity/internal/fakeory"
+	fakeory "github.com/learnplatform/platform/kit/orytest"
 )
 
 // Password sign-ins through the proxy are counted and settled (the rules

@@ -7,7 +7,7 @@ import (
 
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/identity/internal/edge"
-	"github.com/learnplatform/platform/identity/kratos"
+	"github.com/learnplatform/platform/kit/kratos"
 	"github.com/learnplatform/platform/identity/pages"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/learnplatform/platform/identity/internal/edgetest"
-	"github.com/learnplatform/platform/identity/internal/fakeory"
+	fakeory "github.com/learnplatform/platform/kit/orytest"
 	"github.com/learnplatform/platform/identity/pages"
 )
 

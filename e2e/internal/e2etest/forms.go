@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// Form is one <form> of a hosted page (identity/web renders one per method
+// Form is one <form> of a hosted page (identity/pages renders one per method
 // group, class "form-<group>"), read from its HTML as a browser would.
 type Form struct {
 	Action  string

@@ -22,7 +22,7 @@ import (
 
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/identity/config"
-	"github.com/learnplatform/platform/identity/internal/fakeory"
+	fakeory "github.com/learnplatform/platform/kit/orytest"
 	kitconfig "github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/kit/server"
 )

@@ -23,7 +23,7 @@ import (
 	"github.com/learnplatform/platform/identity/hooks"
 	"github.com/learnplatform/platform/identity/hydra"
 	"github.com/learnplatform/platform/identity/internal/edge"
-	"github.com/learnplatform/platform/identity/kratos"
+	"github.com/learnplatform/platform/kit/kratos"
 	"github.com/learnplatform/platform/identity/limits"
 	"github.com/learnplatform/platform/identity/mail"
 	"github.com/learnplatform/platform/identity/pages"

@@ -19,7 +19,7 @@ import (
 
 	"github.com/learnplatform/platform/identity/config"
 	"github.com/learnplatform/platform/identity/internal/edgetest"
-	"github.com/learnplatform/platform/identity/internal/fakeory"
+	fakeory "github.com/learnplatform/platform/kit/orytest"
 	kitconfig "github.com/learnplatform/platform/kit/config"
 	"github.com/learnplatform/platform/kit/pgtest"
 	"github.com/learnplatform/platform/kit/server"

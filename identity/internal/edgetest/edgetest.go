@@ -3,7 +3,7 @@
 // kit/token revocation list), the auth event log, lockouts and mail
 // quotas with the PostgreSQL stores' rules, a lockout notifier, a log
 // buffer, and readers for metrics. Only tests import it; the Kratos and
-// Hydra fakes are identity/internal/fakeory.
+// Hydra fakes are kit/orytest.
 package edgetest
 
 import (
@@ -22,7 +22,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/learnplatform/platform/identity"
-	"github.com/learnplatform/platform/identity/kratos"
+	"github.com/learnplatform/platform/kit/kratos"
 )
 
 // KratosClient is the edge's Kratos client for a fake's public and admin
