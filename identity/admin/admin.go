@@ -33,8 +33,8 @@ import (
 
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/identity/internal/edge"
-	"github.com/learnplatform/platform/kit/kratos"
 	"github.com/learnplatform/platform/kit/account"
+	"github.com/learnplatform/platform/kit/kratos"
 	"github.com/learnplatform/platform/kit/server"
 	"github.com/learnplatform/platform/kit/token"
 )

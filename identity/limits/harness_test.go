@@ -17,9 +17,9 @@ import (
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/identity/internal/edge"
 	"github.com/learnplatform/platform/identity/internal/edgetest"
-	fakeory "github.com/learnplatform/platform/kit/orytest"
-	"github.com/learnplatform/platform/kit/kratos"
 	"github.com/learnplatform/platform/identity/pages"
+	"github.com/learnplatform/platform/kit/kratos"
+	fakeory "github.com/learnplatform/platform/kit/orytest"
 )
 
 // rig is a Guard on in-memory lockouts and mail quotas with their

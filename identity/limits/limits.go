@@ -27,8 +27,8 @@ import (
 
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/identity/internal/edge"
-	"github.com/learnplatform/platform/kit/kratos"
 	"github.com/learnplatform/platform/identity/pages"
+	"github.com/learnplatform/platform/kit/kratos"
 )
 
 // Options configure a Guard.

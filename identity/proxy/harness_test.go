@@ -12,9 +12,9 @@ import (
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/identity/internal/edge"
 	"github.com/learnplatform/platform/identity/internal/edgetest"
-	fakeory "github.com/learnplatform/platform/kit/orytest"
 	"github.com/learnplatform/platform/identity/limits"
 	"github.com/learnplatform/platform/identity/pages"
+	fakeory "github.com/learnplatform/platform/kit/orytest"
 	"github.com/learnplatform/platform/kit/server"
 )
 

@@ -7,8 +7,8 @@ import (
 
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/identity/internal/edge"
-	"github.com/learnplatform/platform/kit/kratos"
 	"github.com/learnplatform/platform/identity/pages"
+	"github.com/learnplatform/platform/kit/kratos"
 )
 
 // enforcePassword checks a new password against the policy before Kratos

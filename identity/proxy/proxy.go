@@ -32,9 +32,9 @@ import (
 
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/identity/internal/edge"
-	"github.com/learnplatform/platform/kit/kratos"
 	"github.com/learnplatform/platform/identity/limits"
 	"github.com/learnplatform/platform/identity/pages"
+	"github.com/learnplatform/platform/kit/kratos"
 	"github.com/learnplatform/platform/kit/server"
 )
 

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/learnplatform/platform/identity/internal/edgetest"
-	fakeory "github.com/learnplatform/platform/kit/orytest"
 	"github.com/learnplatform/platform/identity/pages"
+	fakeory "github.com/learnplatform/platform/kit/orytest"
 )
 
 // upstream stands in for Kratos where a test looks at what the proxy

@@ -10,8 +10,8 @@ import (
 
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/identity/internal/edgetest"
-	fakeory "github.com/learnplatform/platform/kit/orytest"
 	"github.com/learnplatform/platform/identity/pages"
+	fakeory "github.com/learnplatform/platform/kit/orytest"
 )
 
 // A sign-out through the proxy voids the tokens of that session only.

@@ -22,8 +22,8 @@ import (
 
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/identity/config"
-	fakeory "github.com/learnplatform/platform/kit/orytest"
 	kitconfig "github.com/learnplatform/platform/kit/config"
+	fakeory "github.com/learnplatform/platform/kit/orytest"
 	"github.com/learnplatform/platform/kit/server"
 )
 

@@ -19,8 +19,8 @@ import (
 
 	"github.com/learnplatform/platform/identity/config"
 	"github.com/learnplatform/platform/identity/internal/edgetest"
-	fakeory "github.com/learnplatform/platform/kit/orytest"
 	kitconfig "github.com/learnplatform/platform/kit/config"
+	fakeory "github.com/learnplatform/platform/kit/orytest"
 	"github.com/learnplatform/platform/kit/pgtest"
 	"github.com/learnplatform/platform/kit/server"
 )

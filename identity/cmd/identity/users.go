@@ -15,10 +15,10 @@ import (
 
 	"github.com/learnplatform/platform/identity"
 	"github.com/learnplatform/platform/identity/config"
-	"github.com/learnplatform/platform/kit/kratos"
 	"github.com/learnplatform/platform/identity/postgres"
 	"github.com/learnplatform/platform/kit/account"
 	kitconfig "github.com/learnplatform/platform/kit/config"
+	"github.com/learnplatform/platform/kit/kratos"
 	"github.com/learnplatform/platform/kit/revocation"
 )
 
