@@ -48,7 +48,6 @@ func thirdPartyTokens(t *testing.T, email string, scopes ...string) *oauth2.Toke
 	}
 	res := browser.Do("POST", st.URL("consent")+"consent", url.Values{
 		"consent_challenge": {html.UnescapeString(challengeRE.FindStringSubmatch(body)[1])},
-		"csrf":              {html.UnescapeString(consentCSRF.FindStringSubmatch(body)[1])},
 		"decision":          {"allow"},
 	}, "Accept", "text/html")
 	at, _ = browser.Follow(res.Header.Get("Location"), callback)

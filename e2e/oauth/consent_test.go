@@ -32,7 +32,6 @@ func createClient(t *testing.T, body map[string]any) {
 
 var (
 	challengeRE = regexp.MustCompile(`name="consent_challenge" value="([^"]+)"`)
-	consentCSRF = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 )
 
 func TestThirdPartyClientsAskForConsent(t *testing.T) {
@@ -52,7 +51,7 @@ func TestThirdPartyClientsAskForConsent(t *testing.T) {
 	browser := e2etest.NewClient(t)
 
 	// askConsent signs in (first time) and stops at the consent page.
-	askConsent := func() (challenge, csrf string) {
+	askConsent := func() (challenge string) {
 		t.Helper()
 		at, page := browser.Follow(rp.Config.AuthCodeURL(e2etest.State()), callback)
 		if page != nil && strings.Contains(at, "/login") {
@@ -68,30 +67,28 @@ func TestThirdPartyClientsAskForConsent(t *testing.T) {
 		if !strings.Contains(body, "Study Buddy") || !strings.Contains(body, `data-scope="email"`) || !strings.Contains(body, `data-scope="openid"`) {
 			t.Fatalf("consent page does not list the client and scopes:\n%s", body)
 		}
-		return html.UnescapeString(challengeRE.FindStringSubmatch(body)[1]), html.UnescapeString(consentCSRF.FindStringSubmatch(body)[1])
+		return html.UnescapeString(challengeRE.FindStringSubmatch(body)[1])
 	}
-	decide := func(challenge, csrf, decision string) *e2etest.Response {
+	decide := func(challenge, decision string, header ...string) *e2etest.Response {
 		return browser.Do("POST", st.URL("consent")+"consent",
-			url.Values{"consent_challenge": {challenge}, "csrf": {csrf}, "decision": {decision}}, "Accept", "text/html")
+			url.Values{"consent_challenge": {challenge}, "decision": {decision}}, append([]string{"Accept", "text/html"}, header...)...)
 	}
 
 	t.Run("deny returns access_denied to the client", func(t *testing.T) {
-		challenge, csrf := askConsent()
-		res := decide(challenge, csrf, "deny")
+		res := decide(askConsent(), "deny")
 		at, _ := browser.Follow(res.Header.Get("Location"), callback)
 		if q := mustQuery(t, at); q.Get("error") != "access_denied" {
 			t.Fatalf("deny ended at %s", at)
 		}
 	})
 	t.Run("a forged consent post is refused", func(t *testing.T) {
-		challenge, _ := askConsent()
-		if res := decide(challenge, "not-the-token", "allow"); res.Status != http.StatusForbidden {
-			t.Fatalf("forged csrf: %d", res.Status)
+		// What a browser sends for a form another site posts here.
+		if res := decide(askConsent(), "allow", "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"); res.Status != http.StatusForbidden {
+			t.Fatalf("cross-site consent post: %d", res.Status)
 		}
 	})
 	t.Run("allow issues a code", func(t *testing.T) {
-		challenge, csrf := askConsent()
-		res := decide(challenge, csrf, "allow")
+		res := decide(askConsent(), "allow")
 		at, _ := browser.Follow(res.Header.Get("Location"), callback)
 		code := mustQuery(t, at).Get("code")
 		if code == "" {
